@@ -1,0 +1,84 @@
+# sfrun — coalesce concurrent runs of the same command.
+
+VERSION	= 0.1.0
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DESTDIR	?=
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARNINGS = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	   -Wshadow -Wwrite-strings -Wpointer-arith -Werror
+BSD_CFLAGS != pkg-config --cflags libbsd-overlay
+BSD_LIBS   != pkg-config --libs libbsd-overlay
+
+# SANITIZE=1 builds everything with ASan and UBSan, stopping at the first error.
+ifeq ($(SANITIZE),1)
+CFLAGS	+= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=all
+LDFLAGS	+= -fsanitize=address,undefined
+endif
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"$(VERSION)"' \
+	     $(BSD_CFLAGS) -Ilib $(WARNINGS) $(CFLAGS)
+LIBS	= $(BSD_LIBS) -lmd
+
+B	= build
+LIB_SRCS = $(wildcard lib/*.c)
+LIB_OBJS = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
+UNIT_SRCS = $(wildcard tests/unit/*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+all: $(B)/sfrun $(B)/sfrund
+
+$(B)/lib/%.o: lib/%.c lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/cmd/%.o: cmd/%.c lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libsfrun.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJS)
+
+$(B)/sfrun: $(B)/cmd/sfrun.o $(B)/libsfrun.a
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
+
+$(B)/sfrund: $(B)/cmd/sfrund.o $(B)/libsfrun.a
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libsfrun.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
+
+units: $(UNIT_BINS)
+
+check: all units
+	tests/run
+
+demo: all
+	./demo.sh
+
+bench: all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(B)/sfrun $(B)/sfrund $(DESTDIR)$(BINDIR)/
+	install -m 644 man/sfrun.1 man/sfrund.1 $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sfrun $(DESTDIR)$(BINDIR)/sfrund
+	rm -f $(DESTDIR)$(MANDIR)/man1/sfrun.1 $(DESTDIR)$(MANDIR)/man1/sfrund.1
+
+lint-man:
+	mandoc -T lint -W warning man/sfrun.1 man/sfrund.1
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all units check demo bench install uninstall lint-man clean

@@ -1,0 +1,226 @@
+/* sfrun: run a command once for all who ask for it at the same time. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "duration.h"
+#include "key.h"
+#include "proto.h"
+
+enum {
+	OPT_RUN_TIMEOUT = 256,
+	OPT_KILL_AFTER,
+	OPT_KEEP,
+	OPT_LINGER,
+	OPT_STATUS,
+	OPT_JSON,
+	OPT_FORGET,
+	OPT_STOP
+};
+
+static const struct option longopts[] = {
+	{ "key",		required_argument, NULL, 'k' },
+	{ "command",		required_argument, NULL, 'c' },
+	{ "timeout",		required_argument, NULL, 't' },
+	{ "run-timeout",	required_argument, NULL, OPT_RUN_TIMEOUT },
+	{ "kill-after",		required_argument, NULL, OPT_KILL_AFTER },
+	{ "join-window",	required_argument, NULL, 'w' },
+	{ "no-join",		no_argument,	   NULL, 'n' },
+	{ "detach",		no_argument,	   NULL, 'd' },
+	{ "keep",		no_argument,	   NULL, OPT_KEEP },
+	{ "linger",		required_argument, NULL, OPT_LINGER },
+	{ "verbose",		no_argument,	   NULL, 'v' },
+	{ "quiet",		no_argument,	   NULL, 'q' },
+	{ "socket",		required_argument, NULL, 'S' },
+	{ "status",		no_argument,	   NULL, OPT_STATUS },
+	{ "json",		no_argument,	   NULL, OPT_JSON },
+	{ "forget",		required_argument, NULL, OPT_FORGET },
+	{ "stop-server",	no_argument,	   NULL, OPT_STOP },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ "version",		no_argument,	   NULL, 'V' },
+	{ NULL,			0,		   NULL, 0 }
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: sfrun [options] [-k KEY] [--] COMMAND [ARG ...]\n"
+"       sfrun [options] [-k KEY] -c 'SHELL COMMAND'\n"
+"       sfrun --status [--json] | --forget KEY | --stop-server\n"
+"       sfrun --help | --version\n"
+"\n"
+"Concurrent invocations with the same KEY share ONE run of the command:\n"
+"each gets its whole stdout and stderr and exits with its status.\n"
+"\n"
+"  -k, --key KEY          coalescing key (default: from cwd and command)\n"
+"  -c, --command STRING   run STRING with /bin/sh -c\n"
+"  -t, --timeout DUR      stop waiting after DUR (exit 124); the run goes on\n"
+"      --run-timeout DUR  end the run after DUR (SIGTERM, exit 124)\n"
+"      --kill-after DUR   SIGKILL this long after SIGTERM (default 5s)\n"
+"  -w, --join-window DUR  join only a run younger than DUR\n"
+"  -n, --no-join          exit 75 if the key is already running\n"
+"  -d, --detach           start or join, then return at once\n"
+"      --keep             finish the run even if every waiter leaves\n"
+"      --linger DUR       keep the finished result joinable for DUR\n"
+"  -v, --verbose          say whether this call led or joined\n"
+"  -q, --quiet            no messages of sfrun's own\n"
+"  -S, --socket PATH      server socket (default: $SFRUN_SOCKET, or per user)\n"
+"\n"
+"DUR: a number with ms, s (default), m, h or d; 0 disables.\n"
+"Exit: the command's status; 124 timeout; 125 sfrun failed; 126/127 the\n"
+"command could not run; 75 --no-join found the key running.\n");
+}
+
+/* A usage error: one line, exit 125, nothing run. */
+static void __attribute__((noreturn))
+bad(const char *what, const char *arg, const char *why)
+{
+	if (arg != NULL)
+		fprintf(stderr, "sfrun: %s '%s': %s\n", what, arg, why);
+	else
+		fprintf(stderr, "sfrun: %s\n", what);
+	fprintf(stderr, "Try 'sfrun --help'.\n");
+	exit(125);
+}
+
+static uint64_t
+dur(const char *opt, const char *arg)
+{
+	const char	*errstr;
+	uint64_t	 ms;
+
+	if (duration_parse(arg, &ms, &errstr) == -1)
+		bad(opt, arg, errstr);
+	return ms;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct client_opts	 o;
+	const char		*command = NULL, *forget = NULL, *errstr;
+	char			*shell[4];
+	int			 ch, status = 0, stop = 0, json = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.kill_after_ms = 5000;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+k:c:t:w:ndvqS:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			if (key_check(optarg, strlen(optarg), &errstr) == -1)
+				bad("--key", optarg, errstr);
+			o.key = optarg;
+			break;
+		case 'c':
+			command = optarg;
+			break;
+		case 't':
+			o.timeout_ms = dur("--timeout", optarg);
+			break;
+		case OPT_RUN_TIMEOUT:
+			o.run_timeout_ms = dur("--run-timeout", optarg);
+			break;
+		case OPT_KILL_AFTER:
+			o.kill_after_ms = dur("--kill-after", optarg);
+			break;
+		case 'w':
+			o.join_window_ms = dur("--join-window", optarg);
+			break;
+		case 'n':
+			o.flags |= RUN_NOJOIN;
+			break;
+		case 'd':
+			o.flags |= RUN_DETACH;
+			break;
+		case OPT_KEEP:
+			o.flags |= RUN_KEEP;
+			break;
+		case OPT_LINGER:
+			o.linger_ms = dur("--linger", optarg);
+			break;
+		case 'v':
+			o.verbose = 1;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'S':
+			if (*optarg == '\0')
+				bad("--socket", optarg, "empty path");
+			o.socket = optarg;
+			break;
+		case OPT_STATUS:
+			status = 1;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case OPT_FORGET:
+			if (key_check(optarg, strlen(optarg), &errstr) == -1)
+				bad("--forget", optarg, errstr);
+			forget = optarg;
+			break;
+		case OPT_STOP:
+			stop = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sfrun %s (protocol %d)\n", SFRUN_VERSION,
+			    PROTOCOL_VERSION);
+			return 0;
+		case ':':
+			bad("option needs an argument:", argv[optind - 1],
+			    "missing");
+			break;
+		default:
+			if (optopt != 0)
+				fprintf(stderr, "sfrun: unknown option "
+				    "'-%c'\n", optopt);
+			else
+				fprintf(stderr, "sfrun: unknown option "
+				    "'%s'\n", argv[optind - 1]);
+			bad("see the options above", NULL, NULL);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (status + (forget != NULL) + stop > 1)
+		bad("--status, --forget and --stop-server go alone", NULL,
+		    NULL);
+	if (json && !status)
+		bad("--json goes with --status", NULL, NULL);
+	if (status || forget != NULL || stop) {
+		if (argc > 0 || command != NULL)
+			bad("a control option takes no command", NULL, NULL);
+		o.json = json;
+		if (status)
+			return client_status(&o);
+		if (stop)
+			return client_stop(&o);
+		return client_forget(&o, forget);
+	}
+	if (command != NULL) {
+		if (argc > 0)
+			bad("-c takes one string and no further arguments",
+			    NULL, NULL);
+		shell[0] = (char *)"/bin/sh";
+		shell[1] = (char *)"-c";
+		shell[2] = (char *)command;
+		shell[3] = NULL;
+		argv = shell;
+		argc = 3;
+	} else if (argc == 0)
+		bad("no command given", NULL, NULL);
+	o.argc = argc;
+	o.argv = argv;
+	return client_run(&o);
+}

@@ -1,0 +1,169 @@
+/*
+ * The wire protocol between sfrun and sfrund.
+ *
+ * Bump PROTOCOL_VERSION when this file changes.
+ *
+ * Every message is a frame: a header of two native-endian uint32_t, the
+ * message type and the payload length, then the payload. Both sides talk
+ * over a unix stream socket on one machine, so native byte order is fine;
+ * every field has a fixed width. Each type has its own size limit and a
+ * frame over it is a protocol error that drops the peer.
+ *
+ * A client opens with MSG_HELLO and may send its request in the same write;
+ * the server answers MSG_HELLO first, always, so that either side can name
+ * both versions when they differ. MSG_HELLO's layout never changes.
+ *
+ * A run request (MSG_RUN) carries the invoker's working directory as a file
+ * descriptor (SCM_RIGHTS). The answer MSG_JOINED carries the run's two spool
+ * files, stdout's then stderr's. The server then announces, in the order the
+ * command produced them, how far each spool holds valid output (MSG_DATA);
+ * the client copies those ranges itself and stops at MSG_DONE.
+ */
+#ifndef SFRUN_PROTO_H
+#define SFRUN_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTOCOL_VERSION	1
+#define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
+
+#define PROTO_HEADER_SIZE	8
+#define PROTO_KEY_MAX		1024
+#define PROTO_ARGC_MAX		65536
+#define PROTO_ENVC_MAX		65536
+#define PROTO_RUN_MAX		(16U << 20)	/* argv and env included */
+#define PROTO_TEXT_MAX		4096
+#define PROTO_COMMAND_MAX	1024	/* command line shown by status */
+#define PROTO_NLIMITS		16	/* resource limits sent, RLIMIT_* order */
+
+enum msg_type {
+	MSG_HELLO = 1,		/* both ways: u32 magic, u32 version */
+	MSG_RUN,		/* c→s: struct proto_run; fd: cwd */
+	MSG_STATUS,		/* c→s: empty */
+	MSG_FORGET,		/* c→s: the key */
+	MSG_STOP,		/* c→s: empty */
+	MSG_JOINED,		/* s→c: struct proto_joined; fds: spools */
+	MSG_DATA,		/* s→c: u32 stream, u32 zero, u64 end */
+	MSG_DONE,		/* s→c: struct proto_done */
+	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
+	MSG_ERROR,		/* s→c: one line of text, the request failed */
+	MSG_STATUS_RUN,		/* s→c: struct proto_status_run */
+	MSG_STATUS_END,		/* s→c: struct proto_counters */
+	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not) */
+	MSG_TYPE_MAX
+};
+
+/* MSG_RUN flags. */
+#define RUN_KEEP	0x01	/* run to completion with no waiter */
+#define RUN_DETACH	0x02	/* answer MSG_JOINED, then leave */
+#define RUN_NOJOIN	0x04	/* MSG_BUSY if the key is in flight */
+#define RUN_FLAGS_ALL	0x07
+
+/* MSG_DONE outcomes. */
+enum done_how {
+	DONE_EXITED = 1,	/* value: exit code */
+	DONE_SIGNALED,		/* value: signal number */
+	DONE_EXEC_FAILED,	/* value: errno of execve */
+	DONE_TIMED_OUT,		/* value: signal that ended it */
+	DONE_FAILED		/* text: what failed in the server */
+};
+
+/* A decoded MSG_RUN. The pointers point into the frame's payload. */
+struct proto_run {
+	uint32_t	 flags;
+	uint32_t	 umask;
+	uint64_t	 join_window_ms;	/* 0: join any age */
+	uint64_t	 run_timeout_ms;	/* 0: none */
+	uint64_t	 kill_after_ms;
+	uint64_t	 linger_ms;
+	uint64_t	 limits[PROTO_NLIMITS][2];	/* cur, max */
+	const char	*key;
+	uint32_t	 keylen;
+	uint32_t	 argc;
+	const char	*argv;		/* argc NUL-terminated strings */
+	uint32_t	 argvlen;
+	uint32_t	 envc;
+	const char	*env;		/* envc NUL-terminated strings */
+	uint32_t	 envlen;
+};
+
+struct proto_joined {
+	uint64_t	 run_id;
+	uint64_t	 age_ms;
+	uint32_t	 led;		/* 1: this request started the run */
+	uint32_t	 waiters;	/* including this one */
+};
+
+struct proto_done {
+	uint32_t	 how;		/* enum done_how */
+	int32_t		 value;
+	char		 text[PROTO_TEXT_MAX];	/* FAILED: why; EXEC_FAILED: argv[0] */
+};
+
+struct proto_status_run {
+	uint64_t	 run_id;
+	uint64_t	 age_ms;
+	uint64_t	 bytes;		/* stdout and stderr so far */
+	int32_t		 pid;
+	uint32_t	 waiters;
+	uint32_t	 flags;		/* STATUS_* */
+	char		 key[PROTO_KEY_MAX + 1];
+	uint32_t	 keylen;
+	char		 command[PROTO_COMMAND_MAX + 1];	/* args joined by ' ' */
+};
+#define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
+#define STATUS_KEEP	0x02
+
+struct proto_counters {
+	uint64_t	 runs_started;
+	uint64_t	 invocations_joined;
+	uint64_t	 invocations_total;
+	int32_t		 server_pid;
+	uint32_t	 protocol;
+};
+
+/* A growable byte buffer; off is how much has been consumed from the front. */
+struct pbuf {
+	uint8_t		*data;
+	size_t		 len;
+	size_t		 off;
+	size_t		 cap;
+};
+
+int	 pbuf_reserve(struct pbuf *, size_t);
+int	 pbuf_add(struct pbuf *, const void *, size_t);
+void	 pbuf_consume(struct pbuf *, size_t);
+void	 pbuf_free(struct pbuf *);
+size_t	 pbuf_used(const struct pbuf *);
+
+size_t	 proto_limit(uint32_t);
+int	 proto_frame(struct pbuf *, uint32_t, const void *, size_t);
+int	 proto_next(const uint8_t *, size_t, uint32_t *, const uint8_t **,
+	    uint32_t *, const char **);
+
+int	 proto_encode_hello(struct pbuf *);
+int	 proto_decode_hello(const uint8_t *, uint32_t, uint32_t *,
+	    const char **);
+int	 proto_encode_run(struct pbuf *, const struct proto_run *);
+int	 proto_decode_run(const uint8_t *, uint32_t, struct proto_run *,
+	    const char **);
+int	 proto_encode_joined(struct pbuf *, const struct proto_joined *);
+int	 proto_decode_joined(const uint8_t *, uint32_t, struct proto_joined *);
+int	 proto_encode_data(struct pbuf *, uint32_t, uint64_t);
+int	 proto_decode_data(const uint8_t *, uint32_t, uint32_t *, uint64_t *);
+int	 proto_encode_done(struct pbuf *, const struct proto_done *);
+int	 proto_decode_done(const uint8_t *, uint32_t, struct proto_done *);
+int	 proto_encode_status_run(struct pbuf *,
+	    const struct proto_status_run *);
+int	 proto_decode_status_run(const uint8_t *, uint32_t,
+	    struct proto_status_run *);
+int	 proto_encode_counters(struct pbuf *, const struct proto_counters *);
+int	 proto_decode_counters(const uint8_t *, uint32_t,
+	    struct proto_counters *);
+int	 proto_encode_u32(struct pbuf *, uint32_t, uint32_t);
+int	 proto_decode_u32(const uint8_t *, uint32_t, uint32_t *);
+int	 proto_encode_text(struct pbuf *, uint32_t, const char *, size_t);
+int	 proto_decode_text(const uint8_t *, uint32_t, char *, size_t);
+
+#endif

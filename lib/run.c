@@ -1,0 +1,505 @@
+/*
+ * A run: one fork/exec of a command with the invoker's environment, working
+ * directory, umask and limits, its stdout and stderr captured into a spool,
+ * and its end. A run is finished only when both its process has been reaped
+ * and its pipes are closed: at the reap, whatever the pipes hold is taken
+ * (the command wrote it before it exited) and the pipes are closed, so a
+ * descendant that keeps them open cannot hold the run up.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "loop.h"
+#include "run.h"
+#include "spool.h"
+
+#define PIPE_SIZE	(1 << 20)
+
+struct run {
+	pid_t			 pid;
+	int			 pidfd;
+	struct loop_io		*pid_io;
+	int			 reaped;
+	int			 finished;
+	struct proto_done	 result;
+
+	int			 pipe[2];	/* stdout, stderr; -1 closed */
+	struct loop_io		*pipe_io[2];
+	int			 errpipe;	/* execve's errno, if it fails */
+	struct spool		*spool;
+	int			 spool_errno;	/* output lost from then on */
+
+	uint64_t		 started;
+	uint64_t		 kill_after_ms;
+	struct loop_timer	*deadline;	/* --run-timeout */
+	struct loop_timer	*killer;	/* SIGKILL after the grace */
+	int			 timed_out;
+	int			 cancelled;
+
+	char			 command[PROTO_COMMAND_MAX + 1];
+	struct run_cbs		 cbs;
+	void			*arg;
+};
+
+static void	run_check_finished(struct run *);
+
+/* Signal the run's process group (and the process, if not yet its leader). */
+static void
+run_signal(struct run *r, int sig)
+{
+	if (r->reaped)
+		return;
+	if (kill(-r->pid, sig) == -1)
+		kill(r->pid, sig);
+}
+
+static void
+run_kill_cb(void *arg)
+{
+	run_signal(arg, SIGKILL);
+}
+
+/* SIGTERM now, SIGKILL once the grace period is over. */
+static void
+run_terminate(struct run *r)
+{
+	run_signal(r, SIGTERM);
+	if (r->kill_after_ms > 0)
+		loop_timer_set(r->killer, r->kill_after_ms);
+	else
+		run_signal(r, SIGKILL);
+}
+
+static void
+run_deadline_cb(void *arg)
+{
+	struct run	*r = arg;
+
+	r->timed_out = 1;
+	run_terminate(r);
+}
+
+/* Every waiter left: end the run. */
+void
+run_cancel(struct run *r)
+{
+	if (r->cancelled || r->reaped)
+		return;
+	r->cancelled = 1;
+	run_terminate(r);
+}
+
+static void
+run_close_pipe(struct run *r, int stream)
+{
+	if (r->pipe[stream] == -1)
+		return;
+	loop_io_del(r->pipe_io[stream]);
+	r->pipe_io[stream] = NULL;
+	close(r->pipe[stream]);
+	r->pipe[stream] = -1;
+}
+
+/*
+ * Take what the pipe holds. Returns 1 if it reached end of file or must be
+ * given up on, else 0. Once the spool has failed, output is read and dropped
+ * so that the command never blocks on a full pipe.
+ */
+static int
+run_drain(struct run *r, int stream)
+{
+	char	buf[65536];
+	ssize_t	n;
+
+	for (;;) {
+		if (r->spool_errno == 0) {
+			n = spool_fill(r->spool, stream, r->pipe[stream]);
+			if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				r->spool_errno = errno;
+				log_warn("run %d: cannot write output: %s",
+				    (int)r->pid, strerror(errno));
+				continue;
+			}
+		} else
+			n = read(r->pipe[stream], buf, sizeof(buf));
+		if (n > 0 && r->spool_errno == 0)
+			return 0;	/* at most SPOOL_FILL_MAX per event */
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 1;
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR)
+			return 1;
+	}
+}
+
+static void
+run_pipe_cb(int fd, uint32_t events, void *arg)
+{
+	struct run	*r = arg;
+	int		 stream = fd == r->pipe[SPOOL_STDOUT] ? SPOOL_STDOUT :
+			    SPOOL_STDERR;
+	uint64_t	 before = spool_bytes(r->spool);
+
+	(void)events;
+	if (run_drain(r, stream))
+		run_close_pipe(r, stream);
+	if (spool_bytes(r->spool) != before)
+		r->cbs.output(r->arg);
+	run_check_finished(r);
+}
+
+/* The process exited: collect its status and the rest of its output. */
+static void
+run_pid_cb(int fd, uint32_t events, void *arg)
+{
+	struct run	*r = arg;
+	siginfo_t	 si;
+	int		 stream, err = 0;
+	uint64_t	 before = spool_bytes(r->spool);
+
+	(void)events;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == -1 ||
+	    si.si_pid == 0)
+		return;
+	r->reaped = 1;
+	loop_io_del(r->pid_io);
+	r->pid_io = NULL;
+	loop_timer_stop(r->deadline);
+	loop_timer_stop(r->killer);
+
+	if (read(r->errpipe, &err, sizeof(err)) != sizeof(err))
+		err = 0;
+	if (err != 0) {
+		r->result.how = DONE_EXEC_FAILED;
+		r->result.value = err;
+	} else if (si.si_code == CLD_EXITED) {
+		r->result.how = DONE_EXITED;
+		r->result.value = si.si_status;
+	} else {
+		r->result.how = DONE_SIGNALED;
+		r->result.value = si.si_status;
+	}
+	if (r->timed_out && err == 0) {
+		r->result.how = DONE_TIMED_OUT;
+		r->result.value = si.si_code == CLD_EXITED ? SIGTERM :
+		    si.si_status;
+	}
+	for (stream = 0; stream < 2; stream++) {
+		if (r->pipe[stream] == -1)
+			continue;
+		while (run_drain(r, stream) == 0 && r->spool_errno == 0 &&
+		    spool_bytes(r->spool) != before)
+			before = spool_bytes(r->spool);	/* until empty */
+		run_close_pipe(r, stream);
+	}
+	if (r->spool_errno != 0) {
+		r->result.how = DONE_FAILED;
+		snprintf(r->result.text, sizeof(r->result.text),
+		    "the server could not keep the output: %s",
+		    strerror(r->spool_errno));
+	}
+	r->cbs.output(r->arg);
+	run_check_finished(r);
+}
+
+static void
+run_check_finished(struct run *r)
+{
+	if (r->finished || !r->reaped || r->pipe[0] != -1 || r->pipe[1] != -1)
+		return;
+	r->finished = 1;
+	r->cbs.done(r->arg);
+}
+
+/* Build the child's environment: the invoker's, plus SFRUN_KEY, SFRUN_RUN_ID. */
+static char **
+run_env(const struct proto_run *req, uint64_t id, char **keyvar, char **idvar)
+{
+	char		**env;
+	const char	 *s = req->env;
+	uint32_t	  i, n = 0;
+
+	if (asprintf(keyvar, "SFRUN_KEY=%.*s", (int)req->keylen, req->key) ==
+	    -1)
+		return NULL;
+	if (asprintf(idvar, "SFRUN_RUN_ID=%llu", (unsigned long long)id) ==
+	    -1) {
+		free(*keyvar);
+		return NULL;
+	}
+	if ((env = reallocarray(NULL, req->envc + 3, sizeof(*env))) == NULL) {
+		free(*keyvar);
+		free(*idvar);
+		return NULL;
+	}
+	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
+		if (strncmp(s, "SFRUN_KEY=", 10) != 0 &&
+		    strncmp(s, "SFRUN_RUN_ID=", 13) != 0)
+			env[n++] = (char *)s;
+	}
+	env[n++] = *keyvar;
+	env[n++] = *idvar;
+	env[n] = NULL;
+	return env;
+}
+
+/* Split a request's argv into an array and a printable command line. */
+static char **
+run_argv(const struct proto_run *req, char *line, size_t len)
+{
+	char		**argv;
+	const char	 *s = req->argv;
+	uint32_t	  i;
+
+	if ((argv = reallocarray(NULL, req->argc + 1, sizeof(*argv))) == NULL)
+		return NULL;
+	line[0] = '\0';
+	for (i = 0; i < req->argc; i++, s += strlen(s) + 1) {
+		argv[i] = (char *)s;
+		if (i > 0)
+			strlcat(line, " ", len);
+		strlcat(line, s, len);
+	}
+	argv[i] = NULL;
+	return argv;
+}
+
+/*
+ * In the child: a clean signal state, its own session and process group,
+ * the invoker's umask, limits and directory, stdin from /dev/null, output
+ * into the pipes, every other descriptor closed; then exec. An exec error is
+ * written to the close-on-exec errpipe (fd 3 by then) and ends the child.
+ */
+static void __attribute__((noreturn))
+run_child(const struct proto_run *req, int cwdfd, int out, int err,
+    int errpipe, char **argv, char **env)
+{
+	extern char	**environ;
+	sigset_t	  none;
+	struct rlimit	  rl, cur;
+	int		  sig, i, nul, e;
+
+	sigemptyset(&none);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+
+	/* Move everything above the descriptors about to be set. */
+	out = fcntl(out, F_DUPFD_CLOEXEC, 10);
+	err = fcntl(err, F_DUPFD_CLOEXEC, 10);
+	errpipe = fcntl(errpipe, F_DUPFD_CLOEXEC, 10);
+	cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10);
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out == -1 || err == -1 || errpipe == -1 || cwdfd == -1 ||
+	    nul == -1 || dup2(nul, 0) == -1 || dup2(out, 1) == -1 ||
+	    dup2(err, 2) == -1 || dup3(errpipe, 3, O_CLOEXEC) == -1)
+		goto fail;
+	if (fchdir(cwdfd) == -1)
+		goto fail;
+	closefrom(4);
+	umask((mode_t)req->umask);
+	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
+		rl.rlim_cur = (rlim_t)req->limits[i][0];
+		rl.rlim_max = (rlim_t)req->limits[i][1];
+		if (setrlimit((int)i, &rl) == 0 || getrlimit((int)i, &cur) == -1)
+			continue;
+		/* Above the server's hard limit: get as close as allowed. */
+		if (rl.rlim_max > cur.rlim_max)
+			rl.rlim_max = cur.rlim_max;
+		if (rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+		setrlimit((int)i, &rl);
+	}
+	environ = env;
+	execvp(argv[0], argv);
+fail:
+	e = errno;
+	if (write(3, &e, sizeof(e)) == -1 && errpipe != -1)
+		(void)write(errpipe, &e, sizeof(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/*
+ * Start a run of req in directory cwdfd. NULL with cause if it could not be
+ * started (pipes, spool, fork).
+ */
+struct run *
+run_start(const struct proto_run *req, int cwdfd, uint64_t id,
+    const struct run_cbs *cbs, void *arg, char *cause, size_t clen)
+{
+	struct run	 *r;
+	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int		  exp[2] = { -1, -1 }, i;
+	char		**argv = NULL, **env = NULL, *keyvar = NULL;
+	char		 *idvar = NULL;
+	const char	 *what = "out of memory";
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		goto fail;
+	r->pipe[0] = r->pipe[1] = r->errpipe = r->pidfd = -1;
+	r->cbs = *cbs;
+	r->arg = arg;
+	r->kill_after_ms = req->kill_after_ms;
+	if ((r->deadline = loop_timer_new(run_deadline_cb, r)) == NULL ||
+	    (r->killer = loop_timer_new(run_kill_cb, r)) == NULL)
+		goto fail;
+	if ((argv = run_argv(req, r->command, sizeof(r->command))) == NULL ||
+	    (env = run_env(req, id, &keyvar, &idvar)) == NULL)
+		goto fail;
+	strlcpy(r->result.text, argv[0], sizeof(r->result.text));
+	what = "cannot create the spool";
+	if ((r->spool = spool_open()) == NULL)
+		goto fail;
+	what = "cannot create pipes";
+	if (pipe2(outp, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(errp, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(exp, O_CLOEXEC | O_NONBLOCK) == -1)
+		goto fail;
+	/* The command's ends block, as a program expects of its stdout. */
+	fcntl(outp[1], F_SETFL, 0);
+	fcntl(errp[1], F_SETFL, 0);
+	fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
+	fcntl(errp[0], F_SETPIPE_SZ, PIPE_SIZE);
+
+	what = "cannot fork";
+	r->started = loop_now();
+	if ((r->pid = fork()) == -1)
+		goto fail;
+	if (r->pid == 0)
+		run_child(req, cwdfd, outp[1], errp[1], exp[1], argv, env);
+	close(outp[1]);
+	close(errp[1]);
+	close(exp[1]);
+	outp[1] = errp[1] = exp[1] = -1;
+	r->pipe[0] = outp[0];
+	r->pipe[1] = errp[0];
+	r->errpipe = exp[0];
+	free(argv);
+	free(env);
+	free(keyvar);
+	free(idvar);
+
+	/* From here on the child exists: failures are reported as its end. */
+	if ((r->pidfd = pidfd_open(r->pid, 0)) == -1 ||
+	    (r->pid_io = loop_io_add(r->pidfd, EPOLLIN, run_pid_cb, r)) ==
+	    NULL) {
+		snprintf(cause, clen, "cannot watch the command: %s",
+		    strerror(errno));
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, NULL, 0);
+		r->reaped = 1;
+		run_free(r);
+		return NULL;
+	}
+	for (i = 0; i < 2; i++) {
+		r->pipe_io[i] = loop_io_add(r->pipe[i], EPOLLIN, run_pipe_cb,
+		    r);
+		if (r->pipe_io[i] == NULL) {
+			r->spool_errno = errno;	/* output cannot be watched */
+			close(r->pipe[i]);
+			r->pipe[i] = -1;
+		}
+	}
+	if (req->run_timeout_ms > 0)
+		loop_timer_set(r->deadline, req->run_timeout_ms);
+	return r;
+
+fail:
+	snprintf(cause, clen, "%s: %s", what, strerror(errno));
+	for (i = 0; i < 2; i++) {
+		if (outp[i] != -1)
+			close(outp[i]);
+		if (errp[i] != -1)
+			close(errp[i]);
+		if (exp[i] != -1)
+			close(exp[i]);
+	}
+	free(argv);
+	free(env);
+	free(keyvar);
+	free(idvar);
+	if (r != NULL) {
+		r->reaped = 1;
+		run_free(r);
+	}
+	return NULL;
+}
+
+/* Free a run; a process still running is killed and left to init. */
+void
+run_free(struct run *r)
+{
+	int	i;
+
+	if (r == NULL)
+		return;
+	if (!r->reaped)
+		run_signal(r, SIGKILL);
+	for (i = 0; i < 2; i++)
+		run_close_pipe(r, i);
+	loop_io_del(r->pid_io);
+	if (r->pidfd != -1)
+		close(r->pidfd);
+	if (r->errpipe != -1)
+		close(r->errpipe);
+	loop_timer_free(r->deadline);
+	loop_timer_free(r->killer);
+	spool_free(r->spool);
+	free(r);
+}
+
+int
+run_finished(const struct run *r)
+{
+	return r->finished;
+}
+
+void
+run_result(const struct run *r, struct proto_done *d)
+{
+	*d = r->result;
+}
+
+struct spool *
+run_spool(const struct run *r)
+{
+	return r->spool;
+}
+
+pid_t
+run_pid(const struct run *r)
+{
+	return r->pid;
+}
+
+uint64_t
+run_started(const struct run *r)
+{
+	return r->started;
+}
+
+const char *
+run_command(const struct run *r)
+{
+	return r->command;
+}

@@ -1,0 +1,30 @@
+/* A run: one fork/exec of a command, its output capture, its end. */
+#ifndef SFRUN_RUN_H
+#define SFRUN_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct run;
+struct spool;
+
+struct run_cbs {
+	void	(*output)(void *);	/* more output in the spool */
+	void	(*done)(void *);	/* reaped, pipes closed: result known */
+};
+
+struct run	*run_start(const struct proto_run *, int, uint64_t,
+		    const struct run_cbs *, void *, char *, size_t);
+void		 run_cancel(struct run *);
+void		 run_free(struct run *);
+int		 run_finished(const struct run *);
+void		 run_result(const struct run *, struct proto_done *);
+struct spool	*run_spool(const struct run *);
+pid_t		 run_pid(const struct run *);
+uint64_t	 run_started(const struct run *);
+const char	*run_command(const struct run *);
+
+#endif

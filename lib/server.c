@@ -1,0 +1,813 @@
+/*
+ * The server: it accepts clients of its own user, keeps the table of runs in
+ * flight by key, starts a run for the first request of a key and lets every
+ * later request of that key join it. It never copies output to a waiter: a
+ * waiter is handed the run's spool files and told, in the order the command
+ * produced it, how far each is valid; then how the run ended.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/tree.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libutil.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "key.h"
+#include "log.h"
+#include "loop.h"
+#include "proto.h"
+#include "run.h"
+#include "server.h"
+#include "sock.h"
+#include "spool.h"
+
+#define STALL_MS	10000	/* to send a whole request after connecting */
+#define ACCEPT_RETRY_MS	100	/* after running out of descriptors */
+#define FILL_FRAMES	64	/* announcements queued per fill */
+#define READ_CHUNK	65536
+
+struct conn;
+
+/* A run as the key table sees it: its key, its waiters. */
+struct flight {
+	RB_ENTRY(flight)	 entry;		/* in the table while joinable */
+	int			 joinable;
+	TAILQ_ENTRY(flight)	 all;
+	char			*key;
+	uint32_t		 keylen;
+	uint64_t		 id;
+	struct run		*run;
+	int			 keep;
+	int			 busy;		/* waiters being walked */
+	TAILQ_HEAD(, conn)	 waiters;
+	unsigned		 nwaiters;
+};
+
+enum conn_state {
+	CONN_HELLO,		/* expecting MSG_HELLO */
+	CONN_REQUEST,		/* expecting a request */
+	CONN_WAITING,		/* a waiter of a flight */
+	CONN_CLOSING		/* closed once its output is written */
+};
+
+struct conn {
+	int			 fd;
+	struct loop_io		*io;
+	uint32_t		 events;
+	enum conn_state		 state;
+	struct pbuf		 in;
+	struct pbuf		 out;
+	uint64_t		 written;	/* bytes of out ever written */
+	int			 rfds[SOCK_MAXFDS];	/* received */
+	int			 nrfds;
+	int			 sfds[2];	/* to send with byte sfds_at */
+	int			 nsfds;
+	uint64_t		 sfds_at;
+	struct loop_timer	*stall;
+
+	struct flight		*flight;
+	TAILQ_ENTRY(conn)	 wentry;
+	size_t			 seg;		/* next spool segment */
+	uint64_t		 announced[2];
+	int			 done_sent;
+
+	TAILQ_ENTRY(conn)	 entry;
+};
+
+static int	flight_cmp(struct flight *, struct flight *);
+RB_HEAD(flight_tree, flight);
+RB_GENERATE_STATIC(flight_tree, flight, entry, flight_cmp)
+
+static struct {
+	char			 path[PATH_MAX];
+	char			 pidpath[PATH_MAX];
+	struct pidfh		*pfh;
+	int			 lfd;
+	struct loop_io		*lio;
+	struct loop_timer	*accept_retry;
+	int			 sigfd;
+	uint64_t		 idle_ms;
+	struct loop_timer	*idle;
+	int			 stopping;
+	uint64_t		 next_id;
+	struct proto_counters	 counters;
+	struct flight_tree	 table;
+	TAILQ_HEAD(, flight)	 flights;
+	unsigned		 nflights;
+	TAILQ_HEAD(, conn)	 conns;
+	unsigned		 nconns;
+} srv;
+
+static int	conn_flush(struct conn *);
+static void	conn_close(struct conn *, const char *);
+
+static int
+flight_cmp(struct flight *a, struct flight *b)
+{
+	int	c;
+
+	c = memcmp(a->key, b->key, a->keylen < b->keylen ? a->keylen :
+	    b->keylen);
+	if (c != 0)
+		return c;
+	return a->keylen < b->keylen ? -1 : a->keylen > b->keylen;
+}
+
+/* Exit once stopping and nothing runs; arm the idle timer when idle. */
+static void
+server_check(void)
+{
+	if (srv.stopping && srv.nflights == 0) {
+		loop_exit();
+		return;
+	}
+	if (srv.idle_ms > 0 && srv.nflights == 0 && srv.nconns == 0) {
+		if (!loop_timer_armed(srv.idle))
+			loop_timer_set(srv.idle, srv.idle_ms);
+	} else
+		loop_timer_stop(srv.idle);
+}
+
+static struct flight *
+flight_find(const char *key, uint32_t keylen)
+{
+	struct flight	f;
+
+	f.key = (char *)key;
+	f.keylen = keylen;
+	return RB_FIND(flight_tree, &srv.table, &f);
+}
+
+/* Take the flight out of the key table: the next request starts anew. */
+static void
+flight_detach(struct flight *f)
+{
+	if (!f->joinable)
+		return;
+	RB_REMOVE(flight_tree, &srv.table, f);
+	f->joinable = 0;
+}
+
+/* Free a flight once its run has finished and its last waiter has left. */
+static void
+flight_maybe_free(struct flight *f)
+{
+	if (f->busy || f->nwaiters > 0 || !run_finished(f->run))
+		return;
+	flight_detach(f);
+	TAILQ_REMOVE(&srv.flights, f, all);
+	srv.nflights--;
+	run_free(f->run);
+	free(f->key);
+	free(f);
+	server_check();
+}
+
+/* Push what is new to every waiter that is not blocked on its socket. */
+static void
+flight_output(void *arg)
+{
+	struct flight	*f = arg;
+	struct conn	*c, *next;
+
+	f->busy = 1;
+	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
+		if (!(c->events & EPOLLOUT))
+			conn_flush(c);
+	}
+	f->busy = 0;
+}
+
+/* The run has ended: the key is free; waiters get the rest and the end. */
+static void
+flight_done(void *arg)
+{
+	struct flight	*f = arg;
+	struct conn	*c, *next;
+
+	flight_detach(f);
+	f->busy = 1;
+	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
+		if (!(c->events & EPOLLOUT))
+			conn_flush(c);
+	}
+	f->busy = 0;
+	flight_maybe_free(f);
+}
+
+static const struct run_cbs flight_cbs = { flight_output, flight_done };
+
+/* Start a run for req and enter it in the key table. */
+static struct flight *
+flight_start(const struct proto_run *req, int cwdfd, char *cause,
+    size_t clen)
+{
+	struct flight	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->key = malloc(req->keylen)) == NULL) {
+		free(f);
+		snprintf(cause, clen, "out of memory");
+		return NULL;
+	}
+	memcpy(f->key, req->key, req->keylen);
+	f->keylen = req->keylen;
+	f->id = ++srv.next_id;
+	TAILQ_INIT(&f->waiters);
+	f->run = run_start(req, cwdfd, f->id, &flight_cbs, f, cause, clen);
+	if (f->run == NULL) {
+		free(f->key);
+		free(f);
+		return NULL;
+	}
+	RB_INSERT(flight_tree, &srv.table, f);
+	f->joinable = 1;
+	TAILQ_INSERT_TAIL(&srv.flights, f, all);
+	srv.nflights++;
+	srv.counters.runs_started++;
+	server_check();
+	return f;
+}
+
+static void
+conn_want_out(struct conn *c, int on)
+{
+	uint32_t	ev = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+
+	if (ev != c->events && loop_io_mod(c->io, ev) == 0)
+		c->events = ev;
+}
+
+/* Queue an error line for the client and close after it is written. */
+static void
+conn_fail(struct conn *c, const char *msg)
+{
+	proto_encode_text(&c->out, MSG_ERROR, msg, strlen(msg));
+	c->state = CONN_CLOSING;
+}
+
+/* Queue announcements of new output, or the end once all is announced. */
+static void
+conn_fill(struct conn *c)
+{
+	struct flight		*f = c->flight;
+	struct spool		*sp;
+	struct proto_done	 d;
+	size_t			 n;
+	int			 stream, frames = 0;
+	uint64_t		 end;
+
+	if (f == NULL || c->done_sent)
+		return;
+	sp = run_spool(f->run);
+	n = spool_segments(sp);
+	while (c->seg < n && frames < FILL_FRAMES) {
+		spool_segment(sp, c->seg, &stream, &end);
+		if (end > c->announced[stream]) {
+			proto_encode_data(&c->out, (uint32_t)stream, end);
+			c->announced[stream] = end;
+			frames++;
+		}
+		if (c->seg + 1 == n)
+			break;
+		c->seg++;
+	}
+	if (frames == 0 && run_finished(f->run)) {
+		run_result(f->run, &d);
+		proto_encode_done(&c->out, &d);
+		c->done_sent = 1;
+		c->state = CONN_CLOSING;
+	}
+}
+
+/*
+ * Write what is queued, refilling from the flight while the socket takes
+ * it. Never blocks: EPOLLOUT is armed only while something is pending.
+ * Returns -1 if the connection was closed (and freed).
+ */
+static int
+conn_flush(struct conn *c)
+{
+	const uint8_t	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	for (;;) {
+		if (pbuf_used(&c->out) == 0)
+			conn_fill(c);
+		if ((len = pbuf_used(&c->out)) == 0)
+			break;
+		p = c->out.data + c->out.off;
+		if (c->nsfds > 0 && c->written == c->sfds_at) {
+			n = sock_send(c->fd, p, len, c->sfds, c->nsfds);
+			if (n > 0)
+				c->nsfds = 0;
+		} else {
+			if (c->nsfds > 0 && len > c->sfds_at - c->written)
+				len = (size_t)(c->sfds_at - c->written);
+			n = send(c->fd, p, len, MSG_NOSIGNAL);
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				conn_want_out(c, 1);
+				return 0;
+			}
+			conn_close(c, strerror(errno));
+			return -1;
+		}
+		pbuf_consume(&c->out, (size_t)n);
+		c->written += (uint64_t)n;
+	}
+	conn_want_out(c, 0);
+	if (c->state == CONN_CLOSING) {
+		conn_close(c, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Close a connection. A waiter leaving a run that has not ended may be its
+ * last: then the run is cancelled and its key freed, unless it is kept.
+ */
+static void
+conn_close(struct conn *c, const char *why)
+{
+	struct flight	*f = c->flight;
+	int		 i;
+
+	if (why != NULL)
+		log_info("client %d: %s", c->fd, why);
+	if (f != NULL) {
+		TAILQ_REMOVE(&f->waiters, c, wentry);
+		f->nwaiters--;
+		if (f->nwaiters == 0 && !f->keep && !run_finished(f->run)) {
+			flight_detach(f);
+			run_cancel(f->run);
+		}
+		flight_maybe_free(f);
+	}
+	for (i = 0; i < c->nrfds; i++)
+		close(c->rfds[i]);
+	loop_io_del(c->io);
+	close(c->fd);
+	loop_timer_free(c->stall);
+	pbuf_free(&c->in);
+	pbuf_free(&c->out);
+	TAILQ_REMOVE(&srv.conns, c, entry);
+	srv.nconns--;
+	free(c);
+	server_check();
+}
+
+static void
+conn_stall_cb(void *arg)
+{
+	conn_close(arg, "dropped: no whole request in time");
+}
+
+/* A run request: join the key's run in flight, or start one. */
+static void
+conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
+{
+	struct proto_run	 req;
+	struct proto_joined	 j;
+	struct flight		*f;
+	struct stat		 st;
+	const char		*errstr;
+	char			 cause[256];
+	int			 cwdfd;
+
+	if (proto_decode_run(payload, len, &req, &errstr) == -1) {
+		conn_fail(c, errstr);
+		return;
+	}
+	if (c->nrfds != 1 || fstat(c->rfds[0], &st) == -1 ||
+	    !S_ISDIR(st.st_mode)) {
+		conn_fail(c, "run request without a working directory");
+		return;
+	}
+	if (srv.stopping) {
+		conn_fail(c, "the server is shutting down; no new runs");
+		return;
+	}
+	cwdfd = c->rfds[0];
+	f = flight_find(req.key, req.keylen);
+	if (f != NULL && req.join_window_ms > 0 &&
+	    loop_now() - run_started(f->run) > req.join_window_ms) {
+		flight_detach(f);	/* too old: a new run takes the key */
+		f = NULL;
+	}
+	if (f != NULL && (req.flags & RUN_NOJOIN)) {
+		proto_frame(&c->out, MSG_BUSY, NULL, 0);
+		c->state = CONN_CLOSING;
+		return;
+	}
+	memset(&j, 0, sizeof(j));
+	if (f == NULL) {
+		if ((f = flight_start(&req, cwdfd, cause, sizeof(cause))) ==
+		    NULL) {
+			conn_fail(c, cause);
+			return;
+		}
+		j.led = 1;
+	} else
+		srv.counters.invocations_joined++;
+	srv.counters.invocations_total++;
+	if (req.flags & (RUN_KEEP | RUN_DETACH))
+		f->keep = 1;
+
+	j.run_id = f->id;
+	j.age_ms = loop_now() - run_started(f->run);
+	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
+	c->sfds_at = c->written + pbuf_used(&c->out);
+	c->sfds[0] = spool_fd(run_spool(f->run), SPOOL_STDOUT);
+	c->sfds[1] = spool_fd(run_spool(f->run), SPOOL_STDERR);
+	c->nsfds = 2;
+	proto_encode_joined(&c->out, &j);
+	if (req.flags & RUN_DETACH) {
+		c->state = CONN_CLOSING;
+		return;
+	}
+	c->state = CONN_WAITING;
+	c->flight = f;
+	TAILQ_INSERT_TAIL(&f->waiters, c, wentry);
+	f->nwaiters++;
+	loop_timer_stop(c->stall);
+}
+
+/* Describe every run to a --status client. */
+static void
+conn_status(struct conn *c)
+{
+	struct proto_status_run	 s;
+	struct flight		*f;
+	uint64_t		 now = loop_now();
+
+	TAILQ_FOREACH(f, &srv.flights, all) {
+		memset(&s, 0, sizeof(s));
+		s.run_id = f->id;
+		s.age_ms = now - run_started(f->run);
+		s.bytes = spool_bytes(run_spool(f->run));
+		s.pid = run_pid(f->run);
+		s.waiters = f->nwaiters;
+		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
+		    (f->keep ? STATUS_KEEP : 0);
+		memcpy(s.key, f->key, f->keylen);
+		s.keylen = f->keylen;
+		strlcpy(s.command, run_command(f->run), sizeof(s.command));
+		proto_encode_status_run(&c->out, &s);
+	}
+	srv.counters.server_pid = getpid();
+	srv.counters.protocol = PROTOCOL_VERSION;
+	proto_encode_counters(&c->out, &srv.counters);
+	c->state = CONN_CLOSING;
+}
+
+/* Handle one frame; the connection's state says which are allowed. */
+static void
+conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
+{
+	char		 key[PROTO_KEY_MAX + 1], msg[128];
+	struct flight	*f;
+	const char	*errstr;
+	uint32_t	 version;
+
+	if (c->state == CONN_HELLO) {
+		if (type != MSG_HELLO ||
+		    proto_decode_hello(p, len, &version, &errstr) == -1) {
+			c->state = CONN_CLOSING;	/* not a client of ours */
+			return;
+		}
+		proto_encode_hello(&c->out);
+		if (version != PROTOCOL_VERSION) {
+			snprintf(msg, sizeof(msg), "protocol mismatch: "
+			    "sfrund speaks version %u, sfrun version %u",
+			    PROTOCOL_VERSION, version);
+			conn_fail(c, msg);
+		} else
+			c->state = CONN_REQUEST;
+		return;
+	}
+	if (c->state != CONN_REQUEST) {
+		conn_fail(c, "unexpected message");
+		return;
+	}
+	switch (type) {
+	case MSG_RUN:
+		conn_run(c, p, len);
+		break;
+	case MSG_STATUS:
+		conn_status(c);
+		break;
+	case MSG_FORGET:
+		if (len == 0 || proto_decode_text(p, len, key,
+		    sizeof(key)) == -1) {
+			conn_fail(c, "bad key");
+			break;
+		}
+		if ((f = flight_find(key, len)) != NULL)
+			flight_detach(f);
+		proto_encode_u32(&c->out, MSG_OK, f != NULL);
+		c->state = CONN_CLOSING;
+		break;
+	case MSG_STOP:
+		srv.stopping = 1;
+		log_info("stopping: asked by a client");
+		proto_encode_u32(&c->out, MSG_OK, 1);
+		c->state = CONN_CLOSING;
+		break;
+	default:
+		conn_fail(c, "unexpected message");
+		break;
+	}
+}
+
+/* Read from a client and handle every whole frame it sent. */
+static void
+conn_read(struct conn *c)
+{
+	const uint8_t	*payload;
+	const char	*errstr = NULL;
+	uint32_t	 type, plen;
+	ssize_t		 n;
+	int		 used, i;
+
+	if (pbuf_reserve(&c->in, READ_CHUNK) == -1) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	n = sock_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len,
+	    c->rfds, &c->nrfds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? NULL : strerror(errno));
+		return;
+	}
+	c->in.len += (size_t)n;
+	if (c->state == CONN_WAITING || c->state == CONN_CLOSING) {
+		conn_close(c, "dropped: sent data while waiting");
+		return;
+	}
+	while (c->state == CONN_HELLO || c->state == CONN_REQUEST) {
+		used = proto_next(c->in.data + c->in.off, pbuf_used(&c->in),
+		    &type, &payload, &plen, &errstr);
+		if (used == 0)
+			break;
+		if (used == -1) {
+			conn_close(c, errstr);
+			return;
+		}
+		conn_dispatch(c, type, payload, plen);
+		pbuf_consume(&c->in, (size_t)used);
+	}
+	if (c->state != CONN_HELLO && c->state != CONN_REQUEST) {
+		for (i = 0; i < c->nrfds; i++)	/* the request is done */
+			close(c->rfds[i]);
+		c->nrfds = 0;
+	}
+	conn_flush(c);
+}
+
+static void
+conn_cb(int fd, uint32_t events, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	if ((events & EPOLLOUT) && conn_flush(c) == -1)
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+}
+
+static void
+accept_retry_cb(void *arg)
+{
+	(void)arg;
+	loop_io_mod(srv.lio, EPOLLIN);
+}
+
+static void
+accept_cb(int lfd, uint32_t events, void *arg)
+{
+	struct conn	*c;
+	int		 fd, i;
+
+	(void)events;
+	(void)arg;
+	for (i = 0; i < 64; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept: %s; pausing", strerror(errno));
+				loop_io_mod(srv.lio, 0);
+				loop_timer_set(srv.accept_retry,
+				    ACCEPT_RETRY_MS);
+			}
+			return;
+		}
+		if (!sock_peer_ok(fd)) {
+			log_warn("refused a connection from another user");
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL ||
+		    (c->stall = loop_timer_new(conn_stall_cb, c)) == NULL ||
+		    (c->io = loop_io_add(fd, EPOLLIN | EPOLLRDHUP, conn_cb,
+		    c)) == NULL) {
+			log_warn("dropping a client: %s", strerror(errno));
+			if (c != NULL)
+				loop_timer_free(c->stall);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->events = EPOLLIN | EPOLLRDHUP;
+		c->state = CONN_HELLO;
+		loop_timer_set(c->stall, STALL_MS);
+		TAILQ_INSERT_TAIL(&srv.conns, c, entry);
+		srv.nconns++;
+		server_check();
+	}
+}
+
+static void
+signal_cb(int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo	si;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			continue;
+		if (!srv.stopping)
+			log_info("stopping on signal %u: %u run(s) in flight",
+			    si.ssi_signo, srv.nflights);
+		srv.stopping = 1;
+	}
+	server_check();
+}
+
+static void
+idle_cb(void *arg)
+{
+	(void)arg;
+	log_info("idle: exiting");
+	loop_exit();
+}
+
+/* Descriptors: as many as allowed, runs hold five or six each. */
+static void
+server_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Signals come in through a signalfd; SIGPIPE is ignored. */
+static int
+server_signals(void)
+{
+	sigset_t	set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
+	srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv.sigfd == -1)
+		return -1;
+	return loop_io_add(srv.sigfd, EPOLLIN, signal_cb, NULL) ? 0 : -1;
+}
+
+/*
+ * Detach from the terminal. The parent waits until the child says it is
+ * ready, so that when the parent exits the socket is already listening:
+ * a client that started the server can connect as soon as it has reaped it.
+ */
+static int
+server_daemonize(int *ready)
+{
+	int	p[2], nul;
+	pid_t	pid;
+	char	b;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		_exit(read(p[0], &b, 1) == 1 ? 0 : 125);
+	}
+	close(p[0]);
+	setsid();
+	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		if (nul > 2)
+			close(nul);
+	}
+	*ready = p[1];
+	return 0;
+}
+
+/* Run the server until it stops or idles out. Returns an exit status. */
+int
+server_main(const struct server_opts *o)
+{
+	char	cause[PATH_MAX + 128];
+	pid_t	other;
+	int	ready = -1, nul;
+
+	TAILQ_INIT(&srv.flights);
+	TAILQ_INIT(&srv.conns);
+	RB_INIT(&srv.table);
+	srv.idle_ms = o->idle_ms;
+	log_open(o->foreground);
+
+	if (sock_path(o->socket, srv.path, sizeof(srv.path), cause,
+	    sizeof(cause)) == -1 || sock_prepare_dir(srv.path, cause,
+	    sizeof(cause)) == -1) {
+		fprintf(stderr, "sfrund: %s\n", cause);
+		return 125;
+	}
+	if (sock_sibling(srv.path, ".pid", srv.pidpath,
+	    sizeof(srv.pidpath)) == -1 ||
+	    (srv.pfh = pidfile_open(srv.pidpath, 0600, &other)) == NULL) {
+		if (errno == EEXIST)
+			fprintf(stderr, "sfrund: already running on %s "
+			    "(pid %ld)\n", srv.path, (long)other);
+		else
+			fprintf(stderr, "sfrund: pidfile %s: %s\n",
+			    srv.pidpath, strerror(errno));
+		return 125;
+	}
+	if ((srv.lfd = sock_listen(srv.path)) == -1) {
+		fprintf(stderr, "sfrund: %s: %s\n", srv.path,
+		    errno == EADDRINUSE ? "another server answers there" :
+		    strerror(errno));
+		pidfile_remove(srv.pfh);
+		return 125;
+	}
+	if (!o->foreground && server_daemonize(&ready) == -1) {
+		fprintf(stderr, "sfrund: fork: %s\n", strerror(errno));
+		return 125;
+	}
+	pidfile_write(srv.pfh);
+	server_raise_nofile();
+	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
+	    (srv.idle = loop_timer_new(idle_cb, NULL)) == NULL ||
+	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==
+	    NULL ||
+	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==
+	    NULL) {
+		fprintf(stderr, "sfrund: %s\n", strerror(errno));
+		unlink(srv.path);
+		pidfile_remove(srv.pfh);
+		return 125;
+	}
+	log_info("listening on %s (protocol %d)", srv.path, PROTOCOL_VERSION);
+	if (ready != -1) {
+		if ((nul = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
+			dup2(nul, 2);
+			close(nul);
+		}
+		(void)write(ready, "", 1);
+		close(ready);
+	}
+	server_check();
+	if (loop_run() == -1)
+		log_warn("event loop: %s", strerror(errno));
+	unlink(srv.path);
+	pidfile_remove(srv.pfh);
+	log_info("exiting");
+	return 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * A run's output log. Each stream goes to its own unlinked file, so a waiter
+ * can copy a stream straight from its file to its own stdout or stderr. The
+ * order in which the two streams were produced is kept as a list of segments:
+ * each says "stream S is valid up to offset E". Consecutive reads from the
+ * same stream extend the last segment, so the list grows only when the
+ * command switches between stdout and stderr, never with the output's size.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+
+#define SPOOL_FILL_MAX	(4U << 20)	/* bytes taken from a pipe per call */
+
+struct segment {
+	uint64_t	 end;
+	int		 stream;
+};
+
+struct spool {
+	int		 fd[2];
+	uint64_t	 size[2];
+	struct segment	*segs;
+	size_t		 nsegs;
+	size_t		 capsegs;
+};
+
+/* An unlinked, private file in $TMPDIR (else /tmp). */
+static int
+spool_tmpfile(void)
+{
+	const char	*dir = getenv("TMPDIR");
+	char		 path[PATH_MAX];
+	int		 fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
+	    errno != EINVAL))
+		return fd;
+	/* No O_TMPFILE on this file system: create, then unlink at once. */
+	if (snprintf(path, sizeof(path), "%s/sfrun-spool.XXXXXX", dir) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+		return -1;
+	unlink(path);
+	return fd;
+}
+
+struct spool *
+spool_open(void)
+{
+	struct spool	*sp;
+	int		 saved;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL)
+		return NULL;
+	sp->fd[0] = sp->fd[1] = -1;
+	if ((sp->fd[0] = spool_tmpfile()) == -1 ||
+	    (sp->fd[1] = spool_tmpfile()) == -1) {
+		saved = errno;
+		spool_free(sp);
+		errno = saved;
+		return NULL;
+	}
+	return sp;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->fd[0] != -1)
+		close(sp->fd[0]);
+	if (sp->fd[1] != -1)
+		close(sp->fd[1]);
+	free(sp->segs);
+	free(sp);
+}
+
+/* Record that stream now ends at size[stream]. */
+static int
+spool_mark(struct spool *sp, int stream)
+{
+	struct segment	*s;
+
+	if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].stream == stream) {
+		sp->segs[sp->nsegs - 1].end = sp->size[stream];
+		return 0;
+	}
+	if (sp->nsegs == sp->capsegs) {
+		s = reallocarray(sp->segs, sp->capsegs ? sp->capsegs * 2 : 16,
+		    sizeof(*s));
+		if (s == NULL)
+			return -1;
+		sp->segs = s;
+		sp->capsegs = sp->capsegs ? sp->capsegs * 2 : 16;
+	}
+	sp->segs[sp->nsegs].stream = stream;
+	sp->segs[sp->nsegs].end = sp->size[stream];
+	sp->nsegs++;
+	return 0;
+}
+
+/* Move what a pipe holds into the file with read and write. */
+static ssize_t
+spool_copy(struct spool *sp, int stream, int pipefd)
+{
+	char	 buf[65536];
+	ssize_t	 n, w, done;
+
+	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
+		return n;
+	for (done = 0; done < n; done += w) {
+		w = pwrite(sp->fd[stream], buf + done, (size_t)(n - done),
+		    (off_t)(sp->size[stream] + (uint64_t)done));
+		if (w == -1)
+			return -1;
+	}
+	return n;
+}
+
+/*
+ * Append what the (non-blocking) pipe holds to stream's file, up to
+ * SPOOL_FILL_MAX bytes. Returns the bytes taken, 0 at end of file, or -1:
+ * EAGAIN when the pipe was empty, anything else is a failure of the spool
+ * (ENOSPC, EIO) and the bytes it could not take are lost.
+ */
+ssize_t
+spool_fill(struct spool *sp, int stream, int pipefd)
+{
+	loff_t	 off;
+	ssize_t	 n, total = 0;
+
+	while ((size_t)total < SPOOL_FILL_MAX) {
+		off = (loff_t)sp->size[stream];
+		n = splice(pipefd, NULL, sp->fd[stream], &off,
+		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK);
+		if (n == -1 && errno == EINVAL)
+			n = spool_copy(sp, stream, pipefd);
+		if (n <= 0) {
+			if (total > 0 && n == -1 && errno == EAGAIN)
+				break;
+			if (total > 0 && n == 0)
+				break;	/* the EOF is seen on the next call */
+			return n;
+		}
+		sp->size[stream] += (uint64_t)n;
+		total += n;
+		if (spool_mark(sp, stream) == -1)
+			return -1;
+	}
+	return total;
+}
+
+int
+spool_fd(const struct spool *sp, int stream)
+{
+	return sp->fd[stream];
+}
+
+/* All bytes held, both streams. */
+uint64_t
+spool_bytes(const struct spool *sp)
+{
+	return sp->size[0] + sp->size[1];
+}
+
+size_t
+spool_segments(const struct spool *sp)
+{
+	return sp->nsegs;
+}
+
+/* Segment i: its stream, and how far that stream is valid after it. */
+void
+spool_segment(const struct spool *sp, size_t i, int *stream, uint64_t *end)
+{
+	*stream = sp->segs[i].stream;
+	*end = sp->segs[i].end;
+}

@@ -1,0 +1,22 @@
+/* A run's output log: one unlinked file per stream, and their interleaving. */
+#ifndef SFRUN_SPOOL_H
+#define SFRUN_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SPOOL_STDOUT	0
+#define SPOOL_STDERR	1
+
+struct spool;
+
+struct spool	*spool_open(void);
+void		 spool_free(struct spool *);
+ssize_t		 spool_fill(struct spool *, int, int);
+int		 spool_fd(const struct spool *, int);
+uint64_t	 spool_bytes(const struct spool *);
+size_t		 spool_segments(const struct spool *);
+void		 spool_segment(const struct spool *, size_t, int *, uint64_t *);
+
+#endif
