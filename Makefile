@@ -61,7 +61,7 @@ check: all units
 	tests/run
 
 demo: all
-	./demo.sh
+	tests/demo.sh
 
 bench: all
 	bench/run
