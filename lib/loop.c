@@ -146,6 +146,17 @@ loop_timer_armed(const struct loop_timer *t)
 	return t != NULL && t->armed;
 }
 
+/* Milliseconds until t fires; 0 if it is not armed. */
+uint64_t
+loop_timer_left(const struct loop_timer *t)
+{
+	uint64_t	now = loop_now();
+
+	if (t == NULL || !t->armed || t->when <= now)
+		return 0;
+	return t->when - now;
+}
+
 void
 loop_timer_free(struct loop_timer *t)
 {

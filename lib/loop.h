@@ -18,6 +18,7 @@ struct loop_timer	*loop_timer_new(loop_timer_cb, void *);
 void			 loop_timer_set(struct loop_timer *, uint64_t);
 void			 loop_timer_stop(struct loop_timer *);
 int			 loop_timer_armed(const struct loop_timer *);
+uint64_t		 loop_timer_left(const struct loop_timer *);
 void			 loop_timer_free(struct loop_timer *);
 uint64_t		 loop_now(void);
 int			 loop_run(void);

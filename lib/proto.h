@@ -108,12 +108,14 @@ struct proto_status_run {
 	int32_t		 pid;
 	uint32_t	 waiters;
 	uint32_t	 flags;		/* STATUS_* */
+	uint32_t	 linger_ms;	/* STATUS_LINGER: time left */
 	char		 key[PROTO_KEY_MAX + 1];
 	uint32_t	 keylen;
 	char		 command[PROTO_COMMAND_MAX + 1];	/* args joined by ' ' */
 };
 #define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
 #define STATUS_KEEP	0x02
+#define STATUS_LINGER	0x04	/* ended; its result is still joinable */
 
 struct proto_counters {
 	uint64_t	 runs_started;

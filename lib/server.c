@@ -51,6 +51,8 @@ struct flight {
 	uint64_t		 id;
 	struct run		*run;
 	int			 keep;
+	uint64_t		 linger_ms;	/* joinable this long after */
+	struct loop_timer	*linger;
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
@@ -96,6 +98,7 @@ static struct {
 	char			 pidpath[PATH_MAX];
 	struct pidfh		*pfh;
 	int			 lfd;
+	int			 inherited;	/* socket activation */
 	struct loop_io		*lio;
 	struct loop_timer	*accept_retry;
 	int			 sigfd;
@@ -126,10 +129,31 @@ flight_cmp(struct flight *a, struct flight *b)
 	return a->keylen < b->keylen ? -1 : a->keylen > b->keylen;
 }
 
-/* Exit once stopping and nothing runs; arm the idle timer when idle. */
+static void	flight_detach(struct flight *);
+static void	flight_maybe_free(struct flight *);
+
+/*
+ * Exit once stopping and nothing runs (lingering results are dropped then);
+ * arm the idle timer when there is nothing at all.
+ */
 static void
 server_check(void)
 {
+	static int	 checking;
+	struct flight	*f, *next;
+
+	if (checking)
+		return;		/* called again by flight_maybe_free below */
+	if (srv.stopping) {
+		checking = 1;
+		TAILQ_FOREACH_SAFE(f, &srv.flights, all, next) {
+			if (f->joinable && run_finished(f->run)) {
+				flight_detach(f);
+				flight_maybe_free(f);
+			}
+		}
+		checking = 0;
+	}
 	if (srv.stopping && srv.nflights == 0) {
 		loop_exit();
 		return;
@@ -159,21 +183,36 @@ flight_detach(struct flight *f)
 		return;
 	RB_REMOVE(flight_tree, &srv.table, f);
 	f->joinable = 0;
+	loop_timer_stop(f->linger);
 }
 
-/* Free a flight once its run has finished and its last waiter has left. */
+/*
+ * Free a flight once its run has finished, its last waiter has left and its
+ * result no longer lingers (a finished flight still in the table lingers).
+ */
 static void
 flight_maybe_free(struct flight *f)
 {
-	if (f->busy || f->nwaiters > 0 || !run_finished(f->run))
+	if (f->busy || f->nwaiters > 0 || !run_finished(f->run) ||
+	    f->joinable)
 		return;
-	flight_detach(f);
 	TAILQ_REMOVE(&srv.flights, f, all);
 	srv.nflights--;
 	run_free(f->run);
+	loop_timer_free(f->linger);
 	free(f->key);
 	free(f);
 	server_check();
+}
+
+/* --linger is over: the result is dropped once its waiters have it. */
+static void
+flight_linger_cb(void *arg)
+{
+	struct flight	*f = arg;
+
+	flight_detach(f);
+	flight_maybe_free(f);
 }
 
 /* Push what is new to every waiter that is not blocked on its socket. */
@@ -191,14 +230,20 @@ flight_output(void *arg)
 	f->busy = 0;
 }
 
-/* The run has ended: the key is free; waiters get the rest and the end. */
+/*
+ * The run has ended: the key is free, or with --linger its result stays
+ * joinable for a while; waiters get the rest of the output and the end.
+ */
 static void
 flight_done(void *arg)
 {
 	struct flight	*f = arg;
 	struct conn	*c, *next;
 
-	flight_detach(f);
+	if (f->joinable && f->linger_ms > 0 && !srv.stopping)
+		loop_timer_set(f->linger, f->linger_ms);
+	else
+		flight_detach(f);
 	f->busy = 1;
 	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
 		if (!(c->events & EPOLLOUT))
@@ -218,7 +263,10 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	struct flight	*f;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
-	    (f->key = malloc(req->keylen)) == NULL) {
+	    (f->key = malloc(req->keylen)) == NULL ||
+	    (f->linger = loop_timer_new(flight_linger_cb, f)) == NULL) {
+		if (f != NULL)
+			free(f->key);
 		free(f);
 		snprintf(cause, clen, "out of memory");
 		return NULL;
@@ -229,6 +277,7 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	TAILQ_INIT(&f->waiters);
 	f->run = run_start(req, cwdfd, f->id, &flight_cbs, f, cause, clen);
 	if (f->run == NULL) {
+		loop_timer_free(f->linger);
 		free(f->key);
 		free(f);
 		return NULL;
@@ -411,6 +460,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	if (f != NULL && req.join_window_ms > 0 &&
 	    loop_now() - run_started(f->run) > req.join_window_ms) {
 		flight_detach(f);	/* too old: a new run takes the key */
+		flight_maybe_free(f);
 		f = NULL;
 	}
 	if (f != NULL && (req.flags & RUN_NOJOIN)) {
@@ -431,6 +481,8 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	srv.counters.invocations_total++;
 	if (req.flags & (RUN_KEEP | RUN_DETACH))
 		f->keep = 1;
+	if (req.linger_ms > f->linger_ms)
+		f->linger_ms = req.linger_ms;
 
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
@@ -468,6 +520,10 @@ conn_status(struct conn *c)
 		s.waiters = f->nwaiters;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
 		    (f->keep ? STATUS_KEEP : 0);
+		if (f->joinable && run_finished(f->run)) {
+			s.flags |= STATUS_LINGER;
+			s.linger_ms = (uint32_t)loop_timer_left(f->linger);
+		}
 		memcpy(s.key, f->key, f->keylen);
 		s.keylen = f->keylen;
 		strlcpy(s.command, run_command(f->run), sizeof(s.command));
@@ -521,8 +577,10 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 			conn_fail(c, "bad key");
 			break;
 		}
-		if ((f = flight_find(key, len)) != NULL)
+		if ((f = flight_find(key, len)) != NULL) {
 			flight_detach(f);
+			flight_maybe_free(f);
+		}
 		proto_encode_u32(&c->out, MSG_OK, f != NULL);
 		c->state = CONN_CLOSING;
 		break;
@@ -739,6 +797,46 @@ server_daemonize(int *ready)
 	return 0;
 }
 
+/*
+ * A listening socket passed by systemd's socket activation: LISTEN_PID is
+ * ours and LISTEN_FDS counts descriptors from 3. Returns it, or -1.
+ */
+static int
+server_activated(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	const char	*errstr;
+	int		 yes = 0;
+	socklen_t	 len = sizeof(yes);
+
+	if (pid == NULL || n == NULL ||
+	    strtonum(pid, 1, INT_MAX, &errstr) != getpid() ||
+	    strtonum(n, 1, 64, &errstr) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) == -1 ||
+	    !yes) {
+		fprintf(stderr, "sfrund: LISTEN_FDS is set but descriptor 3 "
+		    "is not a listening socket\n");
+		return -1;
+	}
+	if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) == -1 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) == -1)
+		return -1;
+	return 3;
+}
+
+/* Remove the socket (unless systemd owns it) and the pidfile. */
+static void
+server_cleanup(void)
+{
+	if (!srv.inherited)
+		unlink(srv.path);
+	pidfile_remove(srv.pfh);
+}
+
 /* Run the server until it stops or idles out. Returns an exit status. */
 int
 server_main(const struct server_opts *o)
@@ -770,7 +868,9 @@ server_main(const struct server_opts *o)
 			    srv.pidpath, strerror(errno));
 		return 125;
 	}
-	if ((srv.lfd = sock_listen(srv.path)) == -1) {
+	if ((srv.lfd = server_activated()) != -1)
+		srv.inherited = 1;
+	else if ((srv.lfd = sock_listen(srv.path)) == -1) {
 		fprintf(stderr, "sfrund: %s: %s\n", srv.path,
 		    errno == EADDRINUSE ? "another server answers there" :
 		    strerror(errno));
@@ -790,11 +890,11 @@ server_main(const struct server_opts *o)
 	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==
 	    NULL) {
 		fprintf(stderr, "sfrund: %s\n", strerror(errno));
-		unlink(srv.path);
-		pidfile_remove(srv.pfh);
+		server_cleanup();
 		return 125;
 	}
-	log_info("listening on %s (protocol %d)", srv.path, PROTOCOL_VERSION);
+	log_info("listening on %s%s (protocol %d)", srv.path,
+	    srv.inherited ? " (socket from systemd)" : "", PROTOCOL_VERSION);
 	if (ready != -1) {
 		if ((nul = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
 			dup2(nul, 2);
@@ -806,8 +906,7 @@ server_main(const struct server_opts *o)
 	server_check();
 	if (loop_run() == -1)
 		log_warn("event loop: %s", strerror(errno));
-	unlink(srv.path);
-	pidfile_remove(srv.pfh);
+	server_cleanup();
 	log_info("exiting");
 	return 0;
 }

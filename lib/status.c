@@ -88,6 +88,18 @@ status_age(uint64_t ms, char *buf, size_t len)
 
 #define NCOLS	7
 
+/* Append to a malloc'd string; it becomes NULL if memory runs out. */
+static void
+status_append(char **s, const char *more)
+{
+	char	*t;
+
+	if (*s == NULL || asprintf(&t, "%s%s", *s, more) == -1)
+		t = NULL;
+	free(*s);
+	*s = t;
+}
+
 /* One table cell per column, escaped for the terminal. */
 static void
 status_cells(const struct proto_status_run *r, char *cells[NCOLS])
@@ -95,13 +107,13 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	char	buf[64];
 
 	cells[0] = key_escape(r->key, r->keylen);
-	if (cells[0] != NULL && (r->flags & STATUS_DETACHED)) {
-		char	*t;
-
-		if (asprintf(&t, "%s (forgotten)", cells[0]) == -1)
-			t = NULL;
-		free(cells[0]);
-		cells[0] = t;
+	if (cells[0] != NULL && (r->flags & STATUS_DETACHED))
+		status_append(&cells[0], " (detached)");
+	if (cells[0] != NULL && (r->flags & STATUS_LINGER)) {
+		status_age(r->linger_ms, buf, sizeof(buf));
+		status_append(&cells[0], " (ended, lingers ");
+		status_append(&cells[0], buf);
+		status_append(&cells[0], ")");
 	}
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->run_id);
 	cells[1] = strdup(buf);
@@ -252,9 +264,12 @@ status_print_json(const struct status *st, FILE *f)
 		    (unsigned long long)r->age_ms, r->waiters,
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
-		fprintf(f, ",\"joinable\":%s,\"keep\":%s}",
+		fprintf(f, ",\"joinable\":%s,\"keep\":%s,\"lingering\":%s,"
+		    "\"linger_left_ms\":%u}",
 		    (r->flags & STATUS_DETACHED) ? "false" : "true",
-		    (r->flags & STATUS_KEEP) ? "true" : "false");
+		    (r->flags & STATUS_KEEP) ? "true" : "false",
+		    (r->flags & STATUS_LINGER) ? "true" : "false",
+		    r->linger_ms);
 	}
 	fputs("]}\n", f);
 }
