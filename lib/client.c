@@ -1,9 +1,10 @@
 /*
  * The client. It connects to the server (starting one if none answers),
  * sends its request, and for a run copies output itself: the server hands it
- * the run's spool files and announces how far each is valid, and the client
- * copies those ranges to its own stdout and stderr, with splice(2) or
- * sendfile(2) where it can. Then it exits as the command did.
+ * the run's spool file and announces stretch by stretch which stream each
+ * part of it is, and the client copies them to its own stdout and stderr,
+ * with splice(2) or sendfile(2) where it can. Then it exits as the command
+ * did.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -49,7 +50,6 @@ enum sink_kind { SINK_SPLICE, SINK_SENDFILE, SINK_WRITE, SINK_GONE };
 struct sink {
 	int		 fd;
 	enum sink_kind	 kind;
-	uint64_t	 off;		/* in the stream's spool */
 };
 
 static char	timeout_msg[256];
@@ -360,7 +360,6 @@ sink_init(struct sink *s, int fd)
 	struct stat	st;
 
 	s->fd = fd;
-	s->off = 0;
 	if (fstat(fd, &st) == -1)
 		s->kind = SINK_GONE;
 	else if (S_ISFIFO(st.st_mode))
@@ -380,14 +379,14 @@ sink_wait(struct sink *s)
 
 /* The plain way: pread from the spool, write to the output. */
 static ssize_t
-sink_write(struct sink *s, int spool, size_t len)
+sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 {
 	char	buf[65536];
 	ssize_t	n, w, done;
 
 	if (len > sizeof(buf))
 		len = sizeof(buf);
-	if ((n = pread(spool, buf, len, (off_t)s->off)) <= 0)
+	if ((n = pread(spool, buf, len, (off_t)off)) <= 0)
 		return n == 0 ? -1 : n;
 	for (done = 0; done < n; done += w) {
 		if ((w = write(s->fd, buf + done, (size_t)(n - done))) == -1) {
@@ -404,29 +403,30 @@ sink_write(struct sink *s, int spool, size_t len)
 }
 
 /*
- * Copy the spool from this sink's offset up to end. An output that is
- * closed or broken is given up (a dead stdout must not stop stderr or the
- * exit status); a broken pipe raises SIGPIPE here, as for any program.
+ * Copy the spool from *pos up to end into this sink, advancing *pos (also
+ * past what a dead sink drops). An output that is closed or broken is given
+ * up: a dead stdout must not stop stderr or the exit status; a broken pipe
+ * raises SIGPIPE here, as for any program.
  */
 static void
-sink_copy(struct sink *s, int spool, uint64_t end)
+sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 {
 	loff_t	off;
 	ssize_t	n;
 	size_t	len;
 
-	while (s->off < end && s->kind != SINK_GONE) {
-		len = end - s->off > (1U << 30) ? (1U << 30) :
-		    (size_t)(end - s->off);
-		off = (loff_t)s->off;
+	while (*pos < end && s->kind != SINK_GONE) {
+		len = end - *pos > (1U << 30) ? (1U << 30) :
+		    (size_t)(end - *pos);
+		off = (loff_t)*pos;
 		if (s->kind == SINK_SPLICE)
 			n = splice(spool, &off, s->fd, NULL, len, 0);
 		else if (s->kind == SINK_SENDFILE)
 			n = sendfile(s->fd, spool, &off, len);
 		else
-			n = sink_write(s, spool, len);
+			n = sink_write(s, spool, *pos, len);
 		if (n > 0) {
-			s->off += (uint64_t)n;
+			*pos += (uint64_t)n;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -443,6 +443,8 @@ sink_copy(struct sink *s, int spool, uint64_t end)
 		}
 		s->kind = SINK_GONE;
 	}
+	if (*pos < end)
+		*pos = end;
 }
 
 /* Die of the command's signal, without a core dump; else 128 + sig. */
@@ -513,8 +515,8 @@ client_follow(struct client *c, const struct client_opts *o,
 	struct sink		 sinks[2];
 	const uint8_t		*p;
 	uint32_t		 type, len, stream;
-	uint64_t		 end, id = 0;
-	int			 used, r, spool[2] = { -1, -1 };
+	uint64_t		 end, pos = 0, id = 0;
+	int			 used, r, spool = -1;
 	char			 text[PROTO_TEXT_MAX + 1];
 
 	sink_init(&sinks[0], STDOUT_FILENO);
@@ -523,23 +525,23 @@ client_follow(struct client *c, const struct client_opts *o,
 		switch (type) {
 		case MSG_JOINED:
 			if (proto_decode_joined(p, len, &j) == -1 ||
-			    c->nfds < 2 || spool[0] != -1)
+			    c->nfds < 1 || spool != -1)
 				goto bad;
-			spool[0] = c->fds[0];
-			spool[1] = c->fds[1];
+			spool = c->fds[0];
 			id = j.run_id;
 			client_verbose(o, &j, key);
 			if (o->flags & RUN_DETACH)
 				return 0;
 			break;
 		case MSG_DATA:
-			if (spool[0] == -1 ||
-			    proto_decode_data(p, len, &stream, &end) == -1)
+			if (spool == -1 ||
+			    proto_decode_data(p, len, &stream, &end) == -1 ||
+			    end < pos)
 				goto bad;
-			sink_copy(&sinks[stream], spool[stream], end);
+			sink_copy(&sinks[stream], spool, &pos, end);
 			break;
 		case MSG_DONE:
-			if (spool[0] == -1 || proto_decode_done(p, len,
+			if (spool == -1 || proto_decode_done(p, len,
 			    &d) == -1)
 				goto bad;
 			return client_result(o, &d, id);

@@ -14,10 +14,11 @@
  * both versions when they differ. MSG_HELLO's layout never changes.
  *
  * A run request (MSG_RUN) carries the invoker's working directory as a file
- * descriptor (SCM_RIGHTS). The answer MSG_JOINED carries the run's two spool
- * files, stdout's then stderr's. The server then announces, in the order the
- * command produced them, how far each spool holds valid output (MSG_DATA);
- * the client copies those ranges itself and stops at MSG_DONE.
+ * descriptor (SCM_RIGHTS). The answer MSG_JOINED carries the run's spool
+ * file, which holds stdout and stderr in the order they were read. Each
+ * MSG_DATA then says "from where the last one ended up to END, the file is
+ * STREAM's output"; the client copies each stretch itself, to its own stdout
+ * or stderr, and stops at MSG_DONE.
  */
 #ifndef SFRUN_PROTO_H
 #define SFRUN_PROTO_H
@@ -43,8 +44,8 @@ enum msg_type {
 	MSG_STATUS,		/* c→s: empty */
 	MSG_FORGET,		/* c→s: the key */
 	MSG_STOP,		/* c→s: empty */
-	MSG_JOINED,		/* s→c: struct proto_joined; fds: spools */
-	MSG_DATA,		/* s→c: u32 stream, u32 zero, u64 end */
+	MSG_JOINED,		/* s→c: struct proto_joined; fd: the spool */
+	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end */
 	MSG_DONE,		/* s→c: struct proto_done */
 	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
 	MSG_ERROR,		/* s→c: one line of text, the request failed */

@@ -295,11 +295,11 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	extern char	**environ;
 	sigset_t	  none;
 	struct rlimit	  rl, cur;
-	int		  sig, i, nul, e;
+	int		  i, nul, e;
 
+	/* Handlers are reset by exec; the server ignores only SIGPIPE. */
 	sigemptyset(&none);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
 

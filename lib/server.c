@@ -75,15 +75,14 @@ struct conn {
 	uint64_t		 written;	/* bytes of out ever written */
 	int			 rfds[SOCK_MAXFDS];	/* received */
 	int			 nrfds;
-	int			 sfds[2];	/* to send with byte sfds_at */
-	int			 nsfds;
-	uint64_t		 sfds_at;
+	int			 sendfd;	/* -1, or goes with byte */
+	uint64_t		 sendfd_at;	/* ... sendfd_at of out */
 	struct loop_timer	*stall;
 
 	struct flight		*flight;
 	TAILQ_ENTRY(conn)	 wentry;
 	size_t			 seg;		/* next spool segment */
-	uint64_t		 announced[2];
+	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
 
 	TAILQ_ENTRY(conn)	 entry;
@@ -325,9 +324,9 @@ conn_fill(struct conn *c)
 	n = spool_segments(sp);
 	while (c->seg < n && frames < FILL_FRAMES) {
 		spool_segment(sp, c->seg, &stream, &end);
-		if (end > c->announced[stream]) {
+		if (end > c->announced) {
 			proto_encode_data(&c->out, (uint32_t)stream, end);
-			c->announced[stream] = end;
+			c->announced = end;
 			frames++;
 		}
 		if (c->seg + 1 == n)
@@ -360,13 +359,13 @@ conn_flush(struct conn *c)
 		if ((len = pbuf_used(&c->out)) == 0)
 			break;
 		p = c->out.data + c->out.off;
-		if (c->nsfds > 0 && c->written == c->sfds_at) {
-			n = sock_send(c->fd, p, len, c->sfds, c->nsfds);
+		if (c->sendfd != -1 && c->written == c->sendfd_at) {
+			n = sock_send(c->fd, p, len, &c->sendfd, 1);
 			if (n > 0)
-				c->nsfds = 0;
+				c->sendfd = -1;
 		} else {
-			if (c->nsfds > 0 && len > c->sfds_at - c->written)
-				len = (size_t)(c->sfds_at - c->written);
+			if (c->sendfd != -1 && len > c->sendfd_at - c->written)
+				len = (size_t)(c->sendfd_at - c->written);
 			n = send(c->fd, p, len, MSG_NOSIGNAL);
 		}
 		if (n == -1) {
@@ -487,10 +486,8 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
-	c->sfds_at = c->written + pbuf_used(&c->out);
-	c->sfds[0] = spool_fd(run_spool(f->run), SPOOL_STDOUT);
-	c->sfds[1] = spool_fd(run_spool(f->run), SPOOL_STDERR);
-	c->nsfds = 2;
+	c->sendfd_at = c->written + pbuf_used(&c->out);
+	c->sendfd = spool_fd(run_spool(f->run));
 	proto_encode_joined(&c->out, &j);
 	if (req.flags & RUN_DETACH) {
 		c->state = CONN_CLOSING;
@@ -699,6 +696,7 @@ accept_cb(int lfd, uint32_t events, void *arg)
 			continue;
 		}
 		c->fd = fd;
+		c->sendfd = -1;
 		c->events = EPOLLIN | EPOLLRDHUP;
 		c->state = CONN_HELLO;
 		loop_timer_set(c->stall, STALL_MS);
@@ -746,12 +744,20 @@ server_raise_nofile(void)
 	}
 }
 
-/* Signals come in through a signalfd; SIGPIPE is ignored. */
+/*
+ * Signals come in through a signalfd; SIGPIPE is ignored. A signal ignored
+ * by whoever started the server (nohup, a shell's trap) would stay ignored
+ * in every run, so all dispositions start at their defaults.
+ */
 static int
 server_signals(void)
 {
 	sigset_t	set;
+	int		sig;
 
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

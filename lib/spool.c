@@ -1,10 +1,11 @@
 /*
- * A run's output log. Each stream goes to its own unlinked file, so a waiter
- * can copy a stream straight from its file to its own stdout or stderr. The
- * order in which the two streams were produced is kept as a list of segments:
- * each says "stream S is valid up to offset E". Consecutive reads from the
- * same stream extend the last segment, so the list grows only when the
- * command switches between stdout and stderr, never with the output's size.
+ * A run's output log: one unlinked file holding stdout and stderr in the
+ * order the server read them, and a list of segments that says which stream
+ * each stretch of the file belongs to. Segment i covers the file from the end
+ * of segment i-1 to its own end. Consecutive reads from the same stream
+ * extend the last segment, so the list grows only when the command switches
+ * between stdout and stderr, never with the output's size. A waiter copies
+ * the file straight to its own stdout and stderr, segment by segment.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -27,8 +28,8 @@ struct segment {
 };
 
 struct spool {
-	int		 fd[2];
-	uint64_t	 size[2];
+	int		 fd;
+	uint64_t	 size;
 	struct segment	*segs;
 	size_t		 nsegs;
 	size_t		 capsegs;
@@ -68,9 +69,7 @@ spool_open(void)
 
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		return NULL;
-	sp->fd[0] = sp->fd[1] = -1;
-	if ((sp->fd[0] = spool_tmpfile()) == -1 ||
-	    (sp->fd[1] = spool_tmpfile()) == -1) {
+	if ((sp->fd = spool_tmpfile()) == -1) {
 		saved = errno;
 		spool_free(sp);
 		errno = saved;
@@ -84,22 +83,20 @@ spool_free(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->fd[0] != -1)
-		close(sp->fd[0]);
-	if (sp->fd[1] != -1)
-		close(sp->fd[1]);
+	if (sp->fd != -1)
+		close(sp->fd);
 	free(sp->segs);
 	free(sp);
 }
 
-/* Record that stream now ends at size[stream]. */
+/* Record that the file up to its size now belongs to stream. */
 static int
 spool_mark(struct spool *sp, int stream)
 {
 	struct segment	*s;
 
 	if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].stream == stream) {
-		sp->segs[sp->nsegs - 1].end = sp->size[stream];
+		sp->segs[sp->nsegs - 1].end = sp->size;
 		return 0;
 	}
 	if (sp->nsegs == sp->capsegs) {
@@ -111,14 +108,14 @@ spool_mark(struct spool *sp, int stream)
 		sp->capsegs = sp->capsegs ? sp->capsegs * 2 : 16;
 	}
 	sp->segs[sp->nsegs].stream = stream;
-	sp->segs[sp->nsegs].end = sp->size[stream];
+	sp->segs[sp->nsegs].end = sp->size;
 	sp->nsegs++;
 	return 0;
 }
 
 /* Move what a pipe holds into the file with read and write. */
 static ssize_t
-spool_copy(struct spool *sp, int stream, int pipefd)
+spool_copy(struct spool *sp, int pipefd)
 {
 	char	 buf[65536];
 	ssize_t	 n, w, done;
@@ -126,8 +123,8 @@ spool_copy(struct spool *sp, int stream, int pipefd)
 	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
 		return n;
 	for (done = 0; done < n; done += w) {
-		w = pwrite(sp->fd[stream], buf + done, (size_t)(n - done),
-		    (off_t)(sp->size[stream] + (uint64_t)done));
+		w = pwrite(sp->fd, buf + done, (size_t)(n - done),
+		    (off_t)(sp->size + (uint64_t)done));
 		if (w == -1)
 			return -1;
 	}
@@ -135,7 +132,7 @@ spool_copy(struct spool *sp, int stream, int pipefd)
 }
 
 /*
- * Append what the (non-blocking) pipe holds to stream's file, up to
+ * Append what the (non-blocking) pipe of stream holds to the file, up to
  * SPOOL_FILL_MAX bytes. Returns the bytes taken, 0 at end of file, or -1:
  * EAGAIN when the pipe was empty, anything else is a failure of the spool
  * (ENOSPC, EIO) and the bytes it could not take are lost.
@@ -147,11 +144,11 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 	ssize_t	 n, total = 0;
 
 	while ((size_t)total < SPOOL_FILL_MAX) {
-		off = (loff_t)sp->size[stream];
-		n = splice(pipefd, NULL, sp->fd[stream], &off,
+		off = (loff_t)sp->size;
+		n = splice(pipefd, NULL, sp->fd, &off,
 		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK);
 		if (n == -1 && errno == EINVAL)
-			n = spool_copy(sp, stream, pipefd);
+			n = spool_copy(sp, pipefd);
 		if (n <= 0) {
 			if (total > 0 && n == -1 && errno == EAGAIN)
 				break;
@@ -159,7 +156,7 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 				break;	/* the EOF is seen on the next call */
 			return n;
 		}
-		sp->size[stream] += (uint64_t)n;
+		sp->size += (uint64_t)n;
 		total += n;
 		if (spool_mark(sp, stream) == -1)
 			return -1;
@@ -168,16 +165,16 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 }
 
 int
-spool_fd(const struct spool *sp, int stream)
+spool_fd(const struct spool *sp)
 {
-	return sp->fd[stream];
+	return sp->fd;
 }
 
 /* All bytes held, both streams. */
 uint64_t
 spool_bytes(const struct spool *sp)
 {
-	return sp->size[0] + sp->size[1];
+	return sp->size;
 }
 
 size_t
@@ -186,7 +183,7 @@ spool_segments(const struct spool *sp)
 	return sp->nsegs;
 }
 
-/* Segment i: its stream, and how far that stream is valid after it. */
+/* Segment i: its stream, and where in the file it ends. */
 void
 spool_segment(const struct spool *sp, size_t i, int *stream, uint64_t *end)
 {

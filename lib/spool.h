@@ -1,4 +1,4 @@
-/* A run's output log: one unlinked file per stream, and their interleaving. */
+/* A run's output log: one unlinked file, and which stream each part is. */
 #ifndef SFRUN_SPOOL_H
 #define SFRUN_SPOOL_H
 
@@ -14,7 +14,7 @@ struct spool;
 struct spool	*spool_open(void);
 void		 spool_free(struct spool *);
 ssize_t		 spool_fill(struct spool *, int, int);
-int		 spool_fd(const struct spool *, int);
+int		 spool_fd(const struct spool *);
 uint64_t	 spool_bytes(const struct spool *);
 size_t		 spool_segments(const struct spool *);
 void		 spool_segment(const struct spool *, size_t, int *, uint64_t *);
