@@ -450,10 +450,6 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		conn_fail(c, "run request without a working directory");
 		return;
 	}
-	if (srv.stopping) {
-		conn_fail(c, "the server is shutting down; no new runs");
-		return;
-	}
 	cwdfd = c->rfds[0];
 	f = flight_find(req.key, req.keylen);
 	if (f != NULL && req.join_window_ms > 0 &&
@@ -468,6 +464,10 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		return;
 	}
 	memset(&j, 0, sizeof(j));
+	if (f == NULL && srv.stopping) {	/* joining is still allowed */
+		conn_fail(c, "the server is shutting down; no new runs");
+		return;
+	}
 	if (f == NULL) {
 		if ((f = flight_start(&req, cwdfd, cause, sizeof(cause))) ==
 		    NULL) {
