@@ -14,8 +14,12 @@ WARNINGS = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
 
-# SANITIZE=1 builds everything with ASan and UBSan, stopping at the first error.
+B	= build
+
+# SANITIZE=1 builds everything with ASan and UBSan into build/sanitize,
+# stopping at the first error; `make check SANITIZE=1` tests that build.
 ifeq ($(SANITIZE),1)
+B	= build/sanitize
 CFLAGS	+= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=all
 LDFLAGS	+= -fsanitize=address,undefined
@@ -25,7 +29,6 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"$(VERSION)"' \
 	     $(BSD_CFLAGS) -Ilib $(WARNINGS) $(CFLAGS)
 LIBS	= $(BSD_LIBS) -lmd
 
-B	= build
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 UNIT_SRCS = $(wildcard tests/unit/*.c)
@@ -58,7 +61,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libsfrun.a
 units: $(UNIT_BINS)
 
 check: all units
-	tests/run
+	SFRUN_BUILD=$(CURDIR)/$(B) tests/run
 
 demo: all
 	tests/demo.sh

@@ -2,8 +2,9 @@
 # directory (so its own server), and its server is stopped in teardown.
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-SFRUN="$TOP/build/sfrun"
-SFRUND="$TOP/build/sfrund"
+BUILD=${SFRUN_BUILD:-$TOP/build}	# make check SANITIZE=1 sets it
+SFRUN="$BUILD/sfrun"
+SFRUND="$BUILD/sfrund"
 
 setup() {
 	SOCKDIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/sock.XXXXXX")
