@@ -80,11 +80,28 @@ static void __attribute__((noreturn))
 bad(const char *what, const char *arg, const char *why)
 {
 	if (arg != NULL)
-		fprintf(stderr, "sfrun: %s '%s': %s\n", what, arg, why);
+		fprintf(stderr, "sfrun: %s '%s': %s (see sfrun --help)\n",
+		    what, arg, why);
 	else
-		fprintf(stderr, "sfrun: %s\n", what);
-	fprintf(stderr, "Try 'sfrun --help'.\n");
+		fprintf(stderr, "sfrun: %s (see sfrun --help)\n", what);
 	exit(125);
+}
+
+/* An option getopt did not take: unknown, or missing its argument. */
+static void __attribute__((noreturn))
+unknown(const char *arg, int opt)
+{
+	const struct option	*lo;
+	char			 name[3] = { '-', (char)opt, '\0' };
+	int			 islong = strncmp(arg, "--", 2) == 0;
+	const char		*shown = islong ? arg : name;
+
+	for (lo = longopts; lo->name != NULL; lo++) {
+		if ((opt != 0 && lo->val == opt) || (islong &&
+		    strcmp(arg + 2, lo->name) == 0))
+			bad("option", shown, "needs an argument");
+	}
+	bad("unknown option", shown, "not an sfrun option");
 }
 
 static uint64_t
@@ -176,18 +193,8 @@ main(int argc, char *argv[])
 			printf("sfrun %s (protocol %d)\n", SFRUN_VERSION,
 			    PROTOCOL_VERSION);
 			return 0;
-		case ':':
-			bad("option needs an argument:", argv[optind - 1],
-			    "missing");
-			break;
 		default:
-			if (optopt != 0)
-				fprintf(stderr, "sfrun: unknown option "
-				    "'-%c'\n", optopt);
-			else
-				fprintf(stderr, "sfrun: unknown option "
-				    "'%s'\n", argv[optind - 1]);
-			bad("see the options above", NULL, NULL);
+			unknown(argv[optind - 1], optopt);
 		}
 	}
 	argc -= optind;
