@@ -183,6 +183,18 @@ loop_fire_timers(void)
 	return (int)(t->when - now > 60000 ? 60000 : t->when - now);
 }
 
+/* Free watches removed since the last batch and close the epoll instance. */
+static void
+loop_reap_dead(void)
+{
+	struct loop_io	*io;
+
+	while ((io = LIST_FIRST(&dead)) != NULL) {
+		LIST_REMOVE(io, entry);
+		free(io);
+	}
+}
+
 /* Run until loop_exit(); -1 only if epoll itself fails. */
 int
 loop_run(void)
@@ -206,12 +218,18 @@ loop_run(void)
 			if (!io->dead)
 				io->cb(io->fd, evs[i].events, io->arg);
 		}
-		while ((io = LIST_FIRST(&dead)) != NULL) {
-			LIST_REMOVE(io, entry);
-			free(io);
-		}
+		loop_reap_dead();
 	}
 	return 0;
+}
+
+void
+loop_free(void)
+{
+	loop_reap_dead();
+	if (epfd != -1)
+		close(epfd);
+	epfd = -1;
 }
 
 void

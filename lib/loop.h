@@ -22,6 +22,7 @@ uint64_t		 loop_timer_left(const struct loop_timer *);
 void			 loop_timer_free(struct loop_timer *);
 uint64_t		 loop_now(void);
 int			 loop_run(void);
+void			 loop_free(void);
 void			 loop_exit(void);
 
 #endif

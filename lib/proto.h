@@ -109,7 +109,7 @@ struct proto_status_run {
 	int32_t		 pid;
 	uint32_t	 waiters;
 	uint32_t	 flags;		/* STATUS_* */
-	uint32_t	 linger_ms;	/* STATUS_LINGER: time left */
+	uint64_t	 linger_ms;	/* STATUS_LINGER: time left */
 	char		 key[PROTO_KEY_MAX + 1];
 	uint32_t	 keylen;
 	char		 command[PROTO_COMMAND_MAX + 1];	/* args joined by ' ' */

@@ -182,11 +182,15 @@ run_pid_cb(int fd, uint32_t events, void *arg)
 	r->reaped = 1;
 	loop_io_del(r->pid_io);
 	r->pid_io = NULL;
+	close(r->pidfd);
+	r->pidfd = -1;
 	loop_timer_stop(r->deadline);
 	loop_timer_stop(r->killer);
 
 	if (read(r->errpipe, &err, sizeof(err)) != sizeof(err))
 		err = 0;
+	close(r->errpipe);
+	r->errpipe = -1;
 	if (err != 0) {
 		r->result.how = DONE_EXEC_FAILED;
 		r->result.value = err;

@@ -101,6 +101,7 @@ static struct {
 	struct loop_io		*lio;
 	struct loop_timer	*accept_retry;
 	int			 sigfd;
+	struct loop_io		*sigio;
 	uint64_t		 idle_ms;
 	struct loop_timer	*idle;
 	int			 stopping;
@@ -458,7 +459,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		flight_maybe_free(f);
 		f = NULL;
 	}
-	if (f != NULL && (req.flags & RUN_NOJOIN)) {
+	if (f != NULL && (req.flags & RUN_NOJOIN) && !run_finished(f->run)) {
 		proto_frame(&c->out, MSG_BUSY, NULL, 0);
 		c->state = CONN_CLOSING;
 		return;
@@ -519,7 +520,7 @@ conn_status(struct conn *c)
 		    (f->keep ? STATUS_KEEP : 0);
 		if (f->joinable && run_finished(f->run)) {
 			s.flags |= STATUS_LINGER;
-			s.linger_ms = (uint32_t)loop_timer_left(f->linger);
+			s.linger_ms = loop_timer_left(f->linger);
 		}
 		memcpy(s.key, f->key, f->keylen);
 		s.keylen = f->keylen;
@@ -768,7 +769,8 @@ server_signals(void)
 	srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (srv.sigfd == -1)
 		return -1;
-	return loop_io_add(srv.sigfd, EPOLLIN, signal_cb, NULL) ? 0 : -1;
+	srv.sigio = loop_io_add(srv.sigfd, EPOLLIN, signal_cb, NULL);
+	return srv.sigio != NULL ? 0 : -1;
 }
 
 /*
@@ -834,13 +836,25 @@ server_activated(void)
 	return 3;
 }
 
-/* Remove the socket (unless systemd owns it) and the pidfile. */
+/*
+ * Remove the socket (unless systemd owns it) and the pidfile, and free what
+ * is left: clients still connected (no run is left by now), the loop.
+ */
 static void
 server_cleanup(void)
 {
+	struct conn	*c;
+
 	if (!srv.inherited)
 		unlink(srv.path);
 	pidfile_remove(srv.pfh);
+	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
+		conn_close(c, NULL);
+	loop_io_del(srv.lio);
+	loop_io_del(srv.sigio);
+	loop_timer_free(srv.idle);
+	loop_timer_free(srv.accept_retry);
+	loop_free();
 }
 
 /* Run the server until it stops or idles out. Returns an exit status. */

@@ -265,11 +265,11 @@ status_print_json(const struct status *st, FILE *f)
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
 		fprintf(f, ",\"joinable\":%s,\"keep\":%s,\"lingering\":%s,"
-		    "\"linger_left_ms\":%u}",
+		    "\"linger_left_ms\":%llu}",
 		    (r->flags & STATUS_DETACHED) ? "false" : "true",
 		    (r->flags & STATUS_KEEP) ? "true" : "false",
 		    (r->flags & STATUS_LINGER) ? "true" : "false",
-		    r->linger_ms);
+		    (unsigned long long)r->linger_ms);
 	}
 	fputs("]}\n", f);
 }

@@ -782,14 +782,14 @@ test_status_run(void)
 	CHECK(ok, "status run: every truncation refused");
 	CHECK(proto_decode_status_run(buf, (uint32_t)n + 1, &d) == -1,
 	    "status run: trailing byte refused");
-	memcpy(&u, buf + 40, 4);
-	CHECK(u == 7, "status run: key length at offset 40");
+	memcpy(&u, buf + 44, 4);
+	CHECK(u == 7, "status run: key length at offset 44");
 	u = PROTO_KEY_MAX + 1;
-	memcpy(buf + 40, &u, 4);
+	memcpy(buf + 44, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
 	    "status run: key length over the max refused");
 	u = UINT32_MAX;
-	memcpy(buf + 40, &u, 4);
+	memcpy(buf + 44, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
 	    "status run: key length UINT32_MAX refused");
 	pbuf_free(&b);
@@ -808,7 +808,7 @@ test_status_run(void)
 	    strlen(d.command) == PROTO_COMMAND_MAX,
 	    "status run: largest entry round-trips at the limit");
 	u = PROTO_COMMAND_MAX + 1;
-	memcpy(buf + 44 + PROTO_KEY_MAX, &u, 4);
+	memcpy(buf + 48 + PROTO_KEY_MAX, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
 	    "status run: command length over the max refused");
 	pbuf_free(&b);
@@ -816,15 +816,15 @@ test_status_run(void)
 	/* Lengths over the max with that many bytes present: no overrun. */
 	memset(buf, 0, sizeof(buf));
 	u = PROTO_KEY_MAX + 1;
-	memcpy(buf + 40, &u, 4);
-	memset(buf + 44, 'k', u);
-	CHECK(proto_decode_status_run(buf, 44 + u + 4, &d) == -1,
+	memcpy(buf + 44, &u, 4);
+	memset(buf + 48, 'k', u);
+	CHECK(proto_decode_status_run(buf, 48 + u + 4, &d) == -1,
 	    "status run: 1025-byte key present, refused");
 	u = PROTO_COMMAND_MAX + 1;
-	memset(buf + 40, 0, 4);
-	memcpy(buf + 44, &u, 4);
-	memset(buf + 48, 'c', u);
-	CHECK(proto_decode_status_run(buf, 48 + u, &d) == -1,
+	memset(buf + 44, 0, 4);
+	memcpy(buf + 48, &u, 4);
+	memset(buf + 52, 'c', u);
+	CHECK(proto_decode_status_run(buf, 52 + u, &d) == -1,
 	    "status run: 1025-byte command present, refused");
 
 	/* A key length over the max is not encoded. */
