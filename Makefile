@@ -69,14 +69,30 @@ demo: all
 bench: all
 	bench/run
 
+# Where make install puts the systemd user units and the completions.
+UNITDIR	?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(B)/sfrun $(B)/sfrund $(DESTDIR)$(BINDIR)/
 	install -m 644 man/sfrun.1 man/sfrund.1 $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/sfrund.service \
+	    >$(DESTDIR)$(UNITDIR)/sfrund.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/sfrund.service
+	install -m 644 contrib/systemd/sfrund.socket $(DESTDIR)$(UNITDIR)/
+	install -m 644 contrib/completions/sfrun.bash \
+	    $(DESTDIR)$(BASHCOMPDIR)/sfrun
+	install -m 644 contrib/completions/_sfrun $(DESTDIR)$(ZSHCOMPDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sfrun $(DESTDIR)$(BINDIR)/sfrund
 	rm -f $(DESTDIR)$(MANDIR)/man1/sfrun.1 $(DESTDIR)$(MANDIR)/man1/sfrund.1
+	rm -f $(DESTDIR)$(UNITDIR)/sfrund.service \
+	    $(DESTDIR)$(UNITDIR)/sfrund.socket
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/sfrun $(DESTDIR)$(ZSHCOMPDIR)/_sfrun
 
 lint-man:
 	mandoc -T lint -W warning man/sfrun.1 man/sfrund.1

@@ -1,0 +1,840 @@
+#!/usr/bin/env bats
+# Controls and failure semantics: timeouts, join window, no-join, detach,
+# keep, forget, status, verbosity, lifetime rules and faults.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+BGPIDS=()
+
+teardown() {
+	local p
+	for p in "${BGPIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	touch "$WORK/go" "$WORK/go2" 2>/dev/null || true	# release gated commands
+	for p in "$WORK"/*.kill; do
+		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null || true
+	done
+	stop_server
+}
+
+# gate NAME: shell code that waits (at most 60s) until ./NAME exists.
+gate() {
+	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
+}
+
+# gategrep PATTERN FILE: shell code that waits (at most 60s) until FILE
+# holds PATTERN.
+gategrep() {
+	printf 'n=0; until grep -q %s %s || [ $n -ge 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1" "$2"
+}
+
+# spawn NAME CMD...: run CMD in the background, stdout to NAME.out, stderr
+# to NAME.err; its pid in $LASTPID.
+spawn() {
+	local name=$1
+	shift
+	"$@" >"$name.out" 2>"$name.err" 3>&- &
+	LASTPID=$!
+	BGPIDS+=("$LASTPID")
+}
+
+# reap PID [SECS]: wait at most SECS (default 30) for background PID to end;
+# its exit status goes to $RC. Fails if it does not end in time.
+reap() {
+	local pid=$1 secs=${2:-30}
+	local deadline=$((SECONDS + secs))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "pid $pid still running after ${secs}s" >&2
+			kill -KILL "$pid" 2>/dev/null
+			RC=timeout
+			return 1
+		fi
+		sleep 0.02
+	done
+	RC=0
+	wait "$pid" || RC=$?
+}
+
+# sjson EXPR [ARG...]: evaluate the python expression EXPR over the
+# document of `sfrun --status --json` (d; its runs as R; the ARGs as A).
+sjson() {
+	local expr=$1
+	shift
+	timeout 30 "$SFRUN" --status --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+R = d["runs"]
+A = sys.argv[2:]
+print(eval(sys.argv[1]))' "$expr" "$@"
+}
+
+# waiters KEY: the number of waiters on KEY's joinable run.
+waiters() {
+	sjson 'sum(r["waiters"] for r in R if r["key"] == A[0] and r["joinable"])' "$1"
+}
+
+# has_waiters KEY N: KEY's joinable run has exactly N waiters.
+has_waiters() {
+	[ "$(waiters "$1" 2>/dev/null)" = "$2" ]
+}
+
+# all_waiters N: all runs in flight have N waiters together.
+all_waiters() {
+	[ "$(sjson 'sum(r["waiters"] for r in R)' 2>/dev/null)" = "$1" ]
+}
+
+# size_at_least FILE N: FILE holds at least N bytes.
+size_at_least() {
+	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}
+
+# lines_are FILE N: FILE has exactly N lines.
+lines_are() {
+	[ "$(count_lines "$1")" = "$2" ]
+}
+
+
+# reap_all EXPECTED: reap every pid in PIDS, each must exit EXPECTED.
+reap_all() {
+	local p
+	for p in "${PIDS[@]}"; do
+		reap "$p"
+		echo "pid $p: exit $RC (want $1)"
+		[ "$RC" = "$1" ]
+	done
+}
+
+# output_bytes_are KEY N: KEY's joinable run has N bytes of output so far.
+output_bytes_are() {
+	[ "$(sjson '[r["output_bytes"] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" 2>/dev/null)" = "$2" ]
+}
+
+# refused: the server refuses a new run (it is stopping): exit 125.
+refused() {
+	local rc=0
+	SFRUN_NO_AUTOSTART=1 timeout 30 "$SFRUN" -q -k probe -- true 2>/dev/null || rc=$?
+	[ "$rc" = 125 ]
+}
+
+# now_ms: the time in milliseconds.
+now_ms() {
+	date +%s%3N
+}
+
+# runs_of KEY: how many runs of KEY are in flight (joinable or not).
+runs_of() {
+	sjson 'len([r for r in R if r["key"] == A[0]])' "$1"
+}
+
+# no_run KEY: no run of KEY is in flight.
+no_run() {
+	[ "$(runs_of "$1" 2>/dev/null)" = 0 ]
+}
+
+# older_than KEY MS: KEY's joinable run is older than MS milliseconds.
+older_than() {
+	[ "$(sjson '[r["age_ms"] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" 2>/dev/null)" -gt "$2" ]
+}
+
+# gone PID: process PID no longer exists (or is a zombie).
+gone() {
+	! kill -0 "$1" 2>/dev/null ||
+	    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
+}
+
+# A prefix that puts SIGINT back to its default before exec'ing the rest
+# (a background job of a script starts with SIGINT ignored; a terminal's
+# Ctrl-C reaches a foreground program with the default action).
+SIGDFL=(python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])')
+
+@test "-t 0.5: a joiner gives up with 124 quickly, the leader still gets everything" {
+	spawn lead "$SFRUN" -k t -c "echo run >>count; echo start; $(gate go); echo end"
+	local lead=$LASTPID
+	wait_for grep -q start lead.out
+	local t0 t1
+	t0=$(now_ms)
+	run --separate-stderr timeout 30 "$SFRUN" -t 0.5 -k t -c 'echo WRONG'
+	t1=$(now_ms)
+	echo "status=$status took=$((t1 - t0))ms stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[ $((t1 - t0)) -ge 450 ]
+	[ $((t1 - t0)) -lt 2000 ]
+	[ -n "$stderr" ]
+	[[ "$output" != *WRONG* ]]
+	# The run goes on for the leader.
+	wait_for has_waiters t 1
+	touch go
+	reap "$lead"
+	[ "$RC" = 0 ]
+	[ "$(cat lead.out)" = "$(printf 'start\nend')" ]
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+@test "-t on the leader: it leaves with 124, a joiner still gets everything" {
+	spawn lead "$SFRUN" -t 3 -k t -c "echo start; $(gate go); echo end"
+	local lead=$LASTPID
+	wait_for has_waiters t 1
+	spawn join "$SFRUN" -k t -c 'echo WRONG'
+	local join=$LASTPID
+	wait_for has_waiters t 2
+	reap "$lead"
+	[ "$RC" = 124 ]
+	wait_for has_waiters t 1
+	touch go
+	reap "$join"
+	[ "$RC" = 0 ]
+	[ "$(cat join.out)" = "$(printf 'start\nend')" ]
+}
+
+@test "-t on the only waiter cancels the run" {
+	spawn lead "$SFRUN" -t 2 -k t -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
+	local lead=$LASTPID
+	reap "$lead"
+	[ "$RC" = 124 ]
+	[ "$(cat lead.out)" = started ]
+	wait_file termed
+	wait_for no_run t
+	[ ! -e completed ]
+}
+
+@test "--run-timeout on sleep 30: every waiter exits 124" {
+	# 3s rather than 1s: the joiner must arrive before the timeout, and on
+	# a busy machine that took more than a second.
+	local t0 t1
+	t0=$(now_ms)
+	spawn r.1 "$SFRUN" --run-timeout 3 -k rt -- sleep 30
+	local p1=$LASTPID
+	wait_for has_waiters rt 1
+	spawn r.2 "$SFRUN" -k rt -c 'echo WRONG: led a new run'
+	local p2=$LASTPID
+	reap "$p1"
+	[ "$RC" = 124 ]
+	reap "$p2"
+	t1=$(now_ms)
+	cat r.2.out
+	[ "$RC" = 124 ]
+	[ $((t1 - t0)) -ge 2900 ]
+	[ $((t1 - t0)) -lt 12000 ]
+	[ -n "$(cat r.1.err)" ]
+	wait_for no_run rt
+}
+
+@test "--run-timeout sends SIGTERM, then SIGKILL after --kill-after" {
+	local t0 t1
+	t0=$(now_ms)
+	spawn k "$SFRUN" --run-timeout 2 --kill-after 1.5 -k ka \
+	    -c "trap 'echo term >got-term' TERM; echo \$\$ >cmd.kill; $(gate go)"
+	local p=$LASTPID
+	reap "$p"
+	t1=$(now_ms)
+	echo "status=$RC took=$((t1 - t0))ms"
+	[ "$RC" = 124 ]
+	[ -e got-term ]
+	# The TERM was ignored: the KILL came only after the grace period.
+	[ $((t1 - t0)) -ge 3400 ]
+	[ $((t1 - t0)) -lt 15000 ]
+	wait_for gone "$(cat cmd.kill)"
+}
+
+@test "-w: a run younger than the window is joined, an older one is taken over" {
+	spawn w.1 "$SFRUN" -k w -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go)"
+	local p1=$LASTPID
+	wait_for has_waiters w 1
+	spawn w.2 "$SFRUN" -w 60 -k w -c 'echo WRONG'
+	local p2=$LASTPID
+	wait_for has_waiters w 2
+	[ "$(count_lines count)" -eq 1 ]
+	wait_for older_than w 1500
+	spawn w.3 "$SFRUN" -w 1 -k w -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go2)"
+	local p3=$LASTPID
+	wait_for lines_are count 2
+	wait_for has_waiters w 1
+	[ "$(runs_of w)" = 2 ]
+	[ "$(sjson 'sorted(r["joinable"] for r in R if r["key"] == "w")')" = "[False, True]" ]
+	# Without -w a newcomer joins the new run.
+	spawn w.4 "$SFRUN" -k w -c 'echo WRONG'
+	local p4=$LASTPID
+	wait_for has_waiters w 2
+	# The old run finishes for its own waiters.
+	touch go
+	reap "$p1"
+	[ "$RC" = 0 ]
+	reap "$p2"
+	[ "$RC" = 0 ]
+	cmp w.1.out w.2.out
+	# The new one is still in flight.
+	[ "$(runs_of w)" = 1 ]
+	touch go2
+	reap "$p3"
+	[ "$RC" = 0 ]
+	reap "$p4"
+	[ "$RC" = 0 ]
+	cmp w.3.out w.4.out
+	! cmp -s w.1.out w.3.out
+	[ "$(count_lines count)" -eq 2 ]
+}
+
+@test "-n: a key in flight exits 75 at once with nothing on stdout" {
+	spawn lead "$SFRUN" -k n -c "echo run >>count; echo lead-out; $(gate go)"
+	local lead=$LASTPID
+	wait_for has_waiters n 1
+	run --separate-stderr timeout 30 "$SFRUN" -n -k n -c 'echo run >>count; echo WRONG'
+	echo "status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 75 ]
+	[ -z "$output" ]
+	[ "$(count_lines count)" -eq 1 ]
+	# It did not join either.
+	[ "$(waiters n)" = 1 ]
+	touch go
+	reap "$lead"
+	[ "$RC" = 0 ]
+	# With nothing in flight -n runs as usual.
+	run timeout 30 "$SFRUN" -n -k n -c 'echo run >>count; echo second'
+	[ "$status" -eq 0 ]
+	[ "$output" = second ]
+	[ "$(count_lines count)" -eq 2 ]
+}
+
+@test "--detach returns 0 at once and the run completes" {
+	run --separate-stderr timeout 30 "$SFRUN" -d -k d -c "echo run >>count; echo text; $(gate go); echo done >detached.out; echo more"
+	echo "status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# Still in flight, kept, with no waiter.
+	[ "$(runs_of d)" = 1 ]
+	[ "$(sjson '[r["keep"] for r in R if r["key"] == "d"][0]')" = True ]
+	[ ! -e detached.out ]
+	# A waiter can join the detached run and gets all of it.
+	spawn j "$SFRUN" -k d -c 'echo WRONG'
+	local j=$LASTPID
+	wait_for has_waiters d 1
+	touch go
+	wait_file detached.out
+	reap "$j"
+	[ "$RC" = 0 ]
+	[ "$(cat j.out)" = "$(printf 'text\nmore')" ]
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+@test "--detach on a key in flight joins it and returns at once" {
+	spawn lead "$SFRUN" -k d -c "trap 'echo term >termed; exit 1' TERM; echo run >>count; $(gate go); echo done >completed"
+	local lead=$LASTPID
+	wait_for has_waiters d 1
+	run --separate-stderr timeout 30 "$SFRUN" -d -k d -c 'echo run >>count'
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ "$(count_lines count)" -eq 1 ]
+	# The run is now kept: its leader leaving does not cancel it.
+	kill -KILL "$lead"
+	reap "$lead"
+	touch go
+	wait_file completed
+	[ ! -e termed ]
+}
+
+@test "orphan: killing the only waiter cancels the run with SIGTERM to its group" {
+	spawn o "$SFRUN" -k o -c "trap 'echo term >termed; exit 1' TERM; (trap 'echo term >termed2; exit 1' TERM; touch ready2; $(gate go)) & $(gate ready2); echo started; $(gate go); echo completed >completed"
+	local p=$LASTPID
+	wait_for grep -q started o.out
+	kill -KILL "$p"
+	reap "$p"
+	[ "$RC" = 137 ]
+	wait_file termed
+	# The whole process group got it, not just the command.
+	wait_file termed2
+	wait_for no_run o
+	[ ! -e completed ]
+}
+
+@test "orphan: the cancelled run is detached from its key at once, and SIGKILLed after the grace" {
+	spawn o "$SFRUN" --kill-after 2 -k o -c "trap '' TERM; echo \$\$ >cmd.kill; echo run >>count; echo started; $(gate go)"
+	local p=$LASTPID
+	wait_for grep -q started o.out
+	kill -KILL "$p"
+	reap "$p"
+	# The command ignores SIGTERM and lives on for now, but the key is free.
+	local t0 t1
+	t0=$(now_ms)
+	run timeout 30 "$SFRUN" -k o -c 'echo run >>count; echo fresh'
+	t1=$(now_ms)
+	echo "status=$status output=$output took=$((t1 - t0))ms"
+	[ "$status" -eq 0 ]
+	[ "$output" = fresh ]
+	[ "$(count_lines count)" -eq 2 ]
+	[ $((t1 - t0)) -lt 1800 ]
+	# The SIGKILL after --kill-after ends it.
+	wait_for gone "$(cat cmd.kill)"
+}
+
+@test "--keep: the run completes after its only waiter is killed" {
+	spawn o "$SFRUN" --keep -k o -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
+	local p=$LASTPID
+	wait_for grep -q started o.out
+	kill -KILL "$p"
+	reap "$p"
+	[ "$RC" = 137 ]
+	wait_for has_waiters o 0
+	[ "$(runs_of o)" = 1 ]
+	[ "$(sjson '[r["keep"] for r in R if r["key"] == "o"][0]')" = True ]
+	[ ! -e termed ]
+	touch go
+	wait_file completed
+	wait_for no_run o
+	[ ! -e termed ]
+}
+
+@test "--keep on a joiner keeps the run when every waiter leaves" {
+	spawn a "$SFRUN" -k o -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
+	local a=$LASTPID
+	wait_for has_waiters o 1
+	spawn b "$SFRUN" --keep -k o -c 'echo WRONG'
+	local b=$LASTPID
+	wait_for has_waiters o 2
+	kill -KILL "$a" "$b"
+	reap "$a"
+	reap "$b"
+	wait_for has_waiters o 0
+	touch go
+	wait_file completed
+	[ ! -e termed ]
+}
+
+@test "--forget: the next caller starts a new run, old waiters get the old output" {
+	spawn a "$SFRUN" -k f -c "echo run >>count; echo first; $(gate go); echo first-end"
+	local a=$LASTPID
+	wait_for has_waiters f 1
+	spawn b "$SFRUN" -k f -c 'echo WRONG'
+	local b=$LASTPID
+	wait_for has_waiters f 2
+	run --separate-stderr timeout 30 "$SFRUN" --forget f
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 0 ]
+	# Not joinable any more.
+	[ "$(sjson '[r["joinable"] for r in R if r["key"] == "f"]')" = "[False]" ]
+	run timeout 30 "$SFRUN" -k f -c 'echo run >>count; echo second'
+	[ "$status" -eq 0 ]
+	[ "$output" = second ]
+	[ "$(count_lines count)" -eq 2 ]
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	reap "$b"
+	[ "$RC" = 0 ]
+	[ "$(cat a.out)" = "$(printf 'first\nfirst-end')" ]
+	cmp a.out b.out
+}
+
+@test "--forget of a key not in flight exits 1" {
+	run timeout 30 "$SFRUN" --forget nothing
+	[ "$status" -eq 1 ]
+	run timeout 30 "$SFRUN" -k x -- true
+	[ "$status" -eq 0 ]
+	run timeout 30 "$SFRUN" --forget x
+	[ "$status" -eq 1 ]
+}
+
+@test "--status --json parses and shows runs, waiters and counters" {
+	local i
+	PIDS=()
+	spawn s.1 "$SFRUN" -k st -c "printf hello; $(gate go)"
+	PIDS+=("$LASTPID")
+	wait_for has_waiters st 1
+	for i in 2 3; do
+		spawn "s.$i" "$SFRUN" -k st -c 'echo WRONG'
+		PIDS+=("$LASTPID")
+	done
+	wait_for has_waiters st 3
+	timeout 30 "$SFRUN" --status --json >status.json
+	cat status.json
+	python3 - "$(server_pid)" <<'PY'
+import json, os, sys
+d = json.load(open("status.json"))
+assert d["server"]["pid"] == int(sys.argv[1]), d["server"]
+assert isinstance(d["server"]["protocol"], int)
+c = d["counters"]
+assert c["runs_started"] == 1, c
+assert c["invocations_joined"] == 2, c
+assert c["invocations_total"] == 3, c
+assert len(d["runs"]) == 1, d["runs"]
+r = d["runs"][0]
+assert r["key"] == "st", r
+assert r["waiters"] == 3, r
+assert r["joinable"] is True and r["keep"] is False, r
+assert isinstance(r["run_id"], int) and r["age_ms"] >= 0, r
+assert r["command"].startswith("/bin/sh -c printf hello"), r
+os.kill(r["pid"], 0)
+PY
+	wait_for output_bytes_are st 5
+	touch go
+	reap_all 0
+	[ "$(sjson 'len(R)')" = 0 ]
+	[ "$(sjson 'd["counters"]["invocations_total"]')" = 3 ]
+}
+
+@test "--status prints a table with a header, one row per run, and the counters" {
+	spawn s "$SFRUN" -k 'tab key' -c "$(gate go)"
+	local p=$LASTPID
+	wait_for has_waiters 'tab key' 1
+	run --separate-stderr timeout 30 "$SFRUN" --status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo ${lines[0]})" = "KEY RUN PID AGE WAITERS OUTPUT COMMAND" ]
+	[[ "$output" == *"tab"* ]]
+	[[ "${lines[-1]}" =~ runs\ started\ 1,\ invocations\ joined\ 0,\ invocations\ total\ 1 ]]
+	touch go
+	reap "$p"
+	[ "$RC" = 0 ]
+}
+
+@test "--status escapes control characters in keys" {
+	local key=$'evil\e[2J\nkey'
+	spawn s "$SFRUN" -k "$key" -c "$(gate go)"
+	local p=$LASTPID
+	wait_for has_waiters "$key" 1
+	run --separate-stderr timeout 30 "$SFRUN" --status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *$'\e'* ]]
+	# Header, one row, counters: the newline in the key did not split the row.
+	[ "${#lines[@]}" -eq 3 ]
+	touch go
+	reap "$p"
+}
+
+@test "-v says led or joined, with the run id, age and waiters" {
+	spawn a "$SFRUN" -v -k v -c "$(gate go); echo out"
+	local a=$LASTPID
+	wait_for has_waiters v 1
+	spawn b "$SFRUN" -v -k v -c 'echo WRONG'
+	local b=$LASTPID
+	wait_for has_waiters v 2
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	reap "$b"
+	[ "$RC" = 0 ]
+	cat a.err b.err
+	[ "$(count_lines a.err)" -eq 1 ]
+	[ "$(count_lines b.err)" -eq 1 ]
+	[[ "$(cat a.err)" =~ ^sfrun:\ led\ run\ ([0-9]+)\ \(key\ v\),\ age\ [0-9]+\.[0-9]{3}s,\ 1\ waiters?$ ]]
+	local id=${BASH_REMATCH[1]}
+	[[ "$(cat b.err)" =~ ^sfrun:\ joined\ run\ ([0-9]+)\ \(key\ v\),\ age\ [0-9]+\.[0-9]{3}s,\ 2\ waiters$ ]]
+	[ "${BASH_REMATCH[1]}" = "$id" ]
+	[ "$(cat a.out)" = out ]
+	[ "$(cat b.out)" = out ]
+}
+
+@test "-q silences sfrun's own diagnostics, not the command's stderr" {
+	spawn lead "$SFRUN" -k q -c "echo cmd-err >&2; $(gate go)"
+	local lead=$LASTPID
+	wait_for has_waiters q 1
+	wait_for grep -q cmd-err lead.err
+	run --separate-stderr timeout 30 "$SFRUN" -q -t 1.5 -k q -c 'echo WRONG'
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[ "$stderr" = cmd-err ]
+	run -127 --separate-stderr timeout 30 "$SFRUN" -q -k q2 -- ./no-such-command
+	[ "$status" -eq 127 ]
+	[ -z "$stderr" ]
+	touch go
+	reap "$lead"
+}
+
+@test "Ctrl-C of one waiter: it exits 130, the others carry on" {
+	spawn a "$SFRUN" -k c -c "echo run >>count; echo one; $(gate go); echo two"
+	local a=$LASTPID
+	wait_for has_waiters c 1
+	spawn b "${SIGDFL[@]}" "$SFRUN" -k c -c 'echo WRONG'
+	local b=$LASTPID
+	spawn c "$SFRUN" -k c -c 'echo WRONG'
+	local c=$LASTPID
+	wait_for has_waiters c 3
+	kill -INT "$b"
+	reap "$b"
+	[ "$RC" = 130 ]
+	wait_for has_waiters c 2
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	reap "$c"
+	[ "$RC" = 0 ]
+	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
+	cmp a.out c.out
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+@test "Ctrl-C of the only waiter exits 130 and cancels the run" {
+	spawn a "${SIGDFL[@]}" "$SFRUN" -k c -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go)"
+	local a=$LASTPID
+	wait_for grep -q started a.out
+	kill -INT "$a"
+	reap "$a"
+	[ "$RC" = 130 ]
+	wait_file termed
+	wait_for no_run c
+}
+
+@test "the leader's client dying never affects joiners" {
+	spawn a "$SFRUN" -k l -c "echo run >>count; echo one; $(gate go); echo two"
+	local a=$LASTPID
+	wait_for has_waiters l 1
+	spawn b "$SFRUN" -k l -c 'echo WRONG'
+	local b=$LASTPID
+	spawn c "$SFRUN" -k l -c 'echo WRONG'
+	local c=$LASTPID
+	wait_for has_waiters l 3
+	kill -KILL "$a"
+	reap "$a"
+	wait_for has_waiters l 2
+	touch go
+	reap "$b"
+	[ "$RC" = 0 ]
+	reap "$c"
+	[ "$RC" = 0 ]
+	[ "$(cat b.out)" = "$(printf 'one\ntwo')" ]
+	cmp b.out c.out
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+@test "server SIGKILLed mid-run: waiters exit 125 promptly, the next call starts a fresh server" {
+	spawn a "$SFRUN" -k sk -c "echo \$\$ >cmd.kill; echo started; $(gate go)"
+	local a=$LASTPID
+	wait_for has_waiters sk 1
+	spawn b "$SFRUN" -k sk -c 'echo WRONG'
+	local b=$LASTPID
+	wait_for has_waiters sk 2
+	local old t0 t1
+	old=$(server_pid)
+	[ -n "$old" ]
+	t0=$(now_ms)
+	kill -KILL "$old"
+	reap "$a" 10
+	[ "$RC" = 125 ]
+	reap "$b" 10
+	[ "$RC" = 125 ]
+	t1=$(now_ms)
+	echo "took $((t1 - t0))ms"
+	cat a.err b.err
+	[ $((t1 - t0)) -lt 3000 ]
+	[ "$(grep -c . a.err)" -eq 1 ]
+	[ "$(grep -c . b.err)" -eq 1 ]
+	grep -q '^sfrun: ' a.err
+	# The stale socket is replaced by a fresh server.
+	run timeout 30 "$SFRUN" -k sk -c 'echo fresh'
+	[ "$status" -eq 0 ]
+	[ "$output" = fresh ]
+	local new
+	new=$(server_pid)
+	[ -n "$new" ]
+	[ "$new" != "$old" ]
+}
+
+@test "a stale socket of a killed idle server is replaced" {
+	run timeout 30 "$SFRUN" -k x -- true
+	[ "$status" -eq 0 ]
+	local old
+	old=$(server_pid)
+	kill -KILL "$old"
+	wait_for gone "$old"
+	[ -S "$SFRUN_SOCKET" ]
+	run timeout 30 "$SFRUN" -k x -c 'echo again'
+	[ "$status" -eq 0 ]
+	[ "$output" = again ]
+	[ -n "$(server_pid)" ]
+	[ "$(server_pid)" != "$old" ]
+}
+
+@test "a background descendant holding stdout open does not hold up the waiters" {
+	spawn a "$SFRUN" -k bg -c "(exec sleep 60) & echo \$! >bg.kill; echo main; $(gate go); exit 4"
+	local a=$LASTPID
+	wait_for has_waiters bg 1
+	spawn b "$SFRUN" -k bg -c 'echo WRONG'
+	local b=$LASTPID
+	wait_for has_waiters bg 2
+	local t0 t1
+	t0=$(now_ms)
+	touch go
+	reap "$a" 20
+	[ "$RC" = 4 ]
+	reap "$b" 20
+	[ "$RC" = 4 ]
+	t1=$(now_ms)
+	echo "took $((t1 - t0))ms"
+	[ $((t1 - t0)) -lt 4000 ]
+	[ "$(cat a.out)" = main ]
+	[ "$(cat b.out)" = main ]
+	kill -0 "$(cat bg.kill)"	# the descendant really was still there
+	wait_for no_run bg
+}
+
+@test "a SIGSTOPped waiter slows no one and gets everything after SIGCONT" {
+	head -c 20971520 /dev/urandom >data
+	spawn a "$SFRUN" -k st -c "echo \$\$ >cmd.kill; $(gate go); cat data"
+	local a=$LASTPID
+	wait_for has_waiters st 1
+	spawn b "$SFRUN" -k st -c 'echo WRONG'
+	local b=$LASTPID
+	spawn c "$SFRUN" -k st -c 'echo WRONG'
+	local c=$LASTPID
+	wait_for has_waiters st 3
+	kill -STOP "$c"
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	reap "$b"
+	[ "$RC" = 0 ]
+	cmp data a.out
+	cmp data b.out
+	# The command ended although c has read nothing since.
+	[ "$(ps -o stat= -p "$c" | cut -c1)" = T ]
+	wait_for gone "$(cat cmd.kill)"
+	kill -CONT "$c"
+	reap "$c"
+	[ "$RC" = 0 ]
+	cmp data c.out
+}
+
+@test "a waiter writing into a full pipe slows no one and gets everything later" {
+	head -c 4194304 /dev/urandom >data
+	spawn a "$SFRUN" -k fp -c "echo run >>count; $(gate go); cat data"
+	local a=$LASTPID
+	wait_for has_waiters fp 1
+	# b's stdout is a pipe nobody reads until ./release exists.
+	( "$SFRUN" -k fp -c 'echo WRONG' | { eval "$(gate release)"; cat >b.out; }
+	  echo "${PIPESTATUS[0]}" >b.rc ) 3>&- 2>b.err &
+	local b=$!
+	BGPIDS+=("$b")
+	wait_for has_waiters fp 2
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	cmp data a.out
+	# a finished while b's pipe is still full.
+	[ ! -e b.rc ]
+	touch release
+	reap "$b"
+	[ "$(cat b.rc)" = 0 ]
+	cmp data b.out
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+@test "SIGTERM to the server: runs in flight finish, new ones are refused, then it exits" {
+	spawn a "$SFRUN" -k term -c "echo one; $(gate go); echo two"
+	local a=$LASTPID
+	wait_for has_waiters term 1
+	local pid
+	pid=$(server_pid)
+	kill -TERM "$pid"
+	# It is stopping: new runs are refused (and no second server starts).
+	wait_for refused
+	run --separate-stderr timeout 30 "$SFRUN" -k other -- touch marker
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 125 ]
+	[ ! -e marker ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == *stopping* || "$stderr" == *"shutting down"* ]]
+	kill -0 "$pid"
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
+	wait_for gone "$pid"
+	wait_for test ! -e "$SFRUN_SOCKET"
+	[ ! -e "$SFRUN_SOCKET.pid" ]
+}
+
+@test "--stop-server: runs in flight finish, then the server exits removing its socket" {
+	spawn a "$SFRUN" -k stop -c "echo one; $(gate go); echo two"
+	local a=$LASTPID
+	wait_for has_waiters stop 1
+	local pid
+	pid=$(server_pid)
+	spawn stopper "$SFRUN" --stop-server
+	local s=$LASTPID
+	# The server refuses new runs now.
+	wait_for refused
+	run --separate-stderr timeout 30 "$SFRUN" -k other -- touch marker
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 125 ]
+	[ ! -e marker ]
+	kill -0 "$pid"
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
+	reap "$s"
+	[ "$RC" = 0 ]
+	wait_for gone "$pid"
+	wait_for test ! -e "$SFRUN_SOCKET"
+	[ ! -e "$SFRUN_SOCKET.pid" ]
+}
+
+@test "--stop-server with an idle server stops it" {
+	run timeout 30 "$SFRUN" -k x -- true
+	local pid
+	pid=$(server_pid)
+	[ -n "$pid" ]
+	run timeout 30 "$SFRUN" --stop-server
+	[ "$status" -eq 0 ]
+	wait_for gone "$pid"
+	wait_for test ! -e "$SFRUN_SOCKET"
+}
+
+@test "--idle-timeout: the server exits when idle, removing its socket and pidfile" {
+	local t0 t1
+	t0=$(now_ms)
+	"$SFRUND" -f -S "$SFRUN_SOCKET" -i 1 >sfrund.log 2>&1 3>&- &
+	local d=$!
+	BGPIDS+=("$d")
+	wait_for test -S "$SFRUN_SOCKET"
+	reap "$d" 20
+	t1=$(now_ms)
+	cat sfrund.log
+	echo "status=$RC took=$((t1 - t0))ms"
+	[ "$RC" = 0 ]
+	[ $((t1 - t0)) -ge 900 ]
+	[ ! -e "$SFRUN_SOCKET" ]
+	[ ! -e "$SFRUN_SOCKET.pid" ]
+}
+
+@test "--idle-timeout does not end a server with a run in flight" {
+	"$SFRUND" -f -S "$SFRUN_SOCKET" -i 1 >sfrund.log 2>&1 3>&- &
+	local d=$!
+	BGPIDS+=("$d")
+	wait_for test -S "$SFRUN_SOCKET"
+	spawn a "$SFRUN" -k idle -c "$(gate go); echo done"
+	local a=$LASTPID
+	wait_for has_waiters idle 1
+	wait_for older_than idle 2500
+	kill -0 "$d"
+	touch go
+	reap "$a"
+	[ "$RC" = 0 ]
+	[ "$(cat a.out)" = done ]
+	reap "$d" 20
+	[ "$RC" = 0 ]
+	[ ! -e "$SFRUN_SOCKET" ]
+}
+
+@test "--linger: a finished run's output and status are replayed, then it runs again" {
+	run timeout 30 "$SFRUN" --linger 30 -k lg -c 'echo run >>count; echo out; echo err >&2; exit 3'
+	[ "$status" -eq 3 ]
+	run --separate-stderr timeout 30 "$SFRUN" -k lg -c 'echo run >>count; echo WRONG'
+	echo "status=$status out=$output err=$stderr"
+	[ "$status" -eq 3 ]
+	[ "$output" = out ]
+	[ "$stderr" = err ]
+	[ "$(count_lines count)" -eq 1 ]
+	# A short linger expires (waiting longer than it is always safe).
+	run timeout 30 "$SFRUN" --linger 0.3 -k lg2 -c 'echo run >>count2'
+	[ "$status" -eq 0 ]
+	sleep 1
+	run timeout 30 "$SFRUN" -k lg2 -c 'echo run >>count2'
+	[ "$status" -eq 0 ]
+	[ "$(count_lines count2)" -eq 2 ]
+}
