@@ -175,6 +175,11 @@ client_connect(struct client *c, const char *sock, int autostart,
 		return -1;
 	if ((c->fd = sock_connect(c->path)) != -1)
 		return 0;
+	if (errno == ENOTSOCK) {
+		snprintf(cause, clen, "%s is not a socket; refusing it",
+		    c->path);
+		return -1;
+	}
 	if (errno != ENOENT && errno != ECONNREFUSED) {
 		snprintf(cause, clen, "cannot connect to %s: %s", c->path,
 		    strerror(errno));

@@ -301,9 +301,10 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	struct rlimit	  rl, cur;
 	int		  i, nul, e;
 
-	/* Handlers are reset by exec; the server ignores only SIGPIPE. */
+	/* Handlers are reset by exec; these two the server ignores. */
 	sigemptyset(&none);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
 

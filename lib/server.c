@@ -733,22 +733,31 @@ idle_cb(void *arg)
 	loop_exit();
 }
 
-/* Descriptors: as many as allowed, runs hold five or six each. */
+/*
+ * The limits the server inherited from whoever started it: descriptors as
+ * many as allowed (runs hold several each), spool files as large as allowed.
+ */
 static void
-server_raise_nofile(void)
+server_raise_limits(void)
 {
-	struct rlimit	rl;
+	static const int	which[] = { RLIMIT_NOFILE, RLIMIT_FSIZE };
+	struct rlimit		rl;
+	size_t			i;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	for (i = 0; i < nitems(which); i++) {
+		if (getrlimit(which[i], &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(which[i], &rl);
+		}
 	}
 }
 
 /*
- * Signals come in through a signalfd; SIGPIPE is ignored. A signal ignored
- * by whoever started the server (nohup, a shell's trap) would stay ignored
- * in every run, so all dispositions start at their defaults.
+ * Signals come in through a signalfd. SIGPIPE is ignored (a waiter gone is
+ * an error on its socket) and so is SIGXFSZ (a spool over the file size
+ * limit is a failed write, not the server's death). A signal ignored by
+ * whoever started the server (nohup, a shell's trap) would stay ignored in
+ * every run, so all other dispositions start at their defaults.
  */
 static int
 server_signals(void)
@@ -760,6 +769,7 @@ server_signals(void)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -902,7 +912,7 @@ server_main(const struct server_opts *o)
 		return 125;
 	}
 	pidfile_write(srv.pfh);
-	server_raise_nofile();
+	server_raise_limits();
 	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
 	    (srv.idle = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==

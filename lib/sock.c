@@ -126,15 +126,26 @@ sock_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-/* Connect to the server socket; -1 with errno (ENOENT, ECONNREFUSED...). */
+/*
+ * Connect to the server socket; -1 with errno (ENOENT, ECONNREFUSED...).
+ * Something at the path that is not a socket, a symbolic link above all
+ * (connect would follow it), is refused with ENOTSOCK.
+ */
 int
 sock_connect(const char *path)
 {
 	struct sockaddr_un	sa;
+	struct stat		st;
 	int			fd, saved;
 
 	if (sock_addr(path, &sa) == -1)
 		return -1;
+	if (lstat(path, &st) == -1)
+		return -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = ENOTSOCK;
+		return -1;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
