@@ -33,6 +33,9 @@ LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 UNIT_SRCS = $(wildcard tests/unit/*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES = $(FUZZ_SRCS:tests/fuzz/%.c=%)
+REPLAY_BINS = $(FUZZ_NAMES:%=$(B)/tests/replay_%)
 
 all: $(B)/sfrun $(B)/sfrund
 
@@ -58,7 +61,35 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libsfrun.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
 
-units: $(UNIT_BINS)
+# Each fuzz target, built without libFuzzer, replays its committed corpus.
+$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libsfrun.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DCORPUS_DIR='"tests/fuzz/corpus/$*"' $(LDFLAGS) \
+	    -o $@ $< tests/fuzz/replay.c $(B)/libsfrun.a $(LIBS)
+
+units: $(UNIT_BINS) $(REPLAY_BINS)
+
+# make fuzz: every target under libFuzzer for FUZZ_SECONDS each, growing
+# its corpus in tests/fuzz/corpus/NAME; crashes land in build/fuzz/.
+FUZZ_SECONDS ?= 600
+FUZZ_CC	?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	     -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE \
+	     -DSFRUN_VERSION='"$(VERSION)"' $(BSD_CFLAGS) -Ilib
+
+fuzz-build: $(FUZZ_NAMES:%=build/fuzz/%)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+fuzz: fuzz-build
+	for t in $(FUZZ_NAMES); do \
+		mkdir -p tests/fuzz/corpus/$$t build/fuzz/$$t.crashes && \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+		    -artifact_prefix=build/fuzz/$$t.crashes/ \
+		    tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 check: all units
 	SFRUN_BUILD=$(CURDIR)/$(B) tests/run
@@ -94,10 +125,34 @@ uninstall:
 	    $(DESTDIR)$(UNITDIR)/sfrund.socket
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/sfrun $(DESTDIR)$(ZSHCOMPDIR)/_sfrun
 
+# make lint: static analysis, all of it clean. The clang-tidy checks are
+# chosen: bugprone and the static analyzer, minus those that only restate
+# C idioms (swappable parameters, reserved names, narrowing, bounded
+# string functions flagged as unsafe).
+TIDY_CHECKS = -*,bugprone-*,-bugprone-easily-swappable-parameters,$\
+	-bugprone-reserved-identifier,-bugprone-narrowing-conversions,$\
+	clang-analyzer-*,$\
+	-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,$\
+	misc-redundant-expression,performance-*
+SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash .ci/run \
+	$(wildcard bench/run bench/*.sh) contrib/completions/sfrun.bash
+
+lint: lint-man
+	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
+	    --enable=warning,performance,portability \
+	    --suppress=missingIncludeSystem -D_GNU_SOURCE -DLIBBSD_OVERLAY \
+	    -Ilib -I/usr/include/bsd lib cmd
+	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
+	    lib/*.c cmd/*.c -- -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"lint"' \
+	    $(BSD_CFLAGS) -Ilib
+	shellcheck -x $(SHELL_SCRIPTS)
+	shellcheck -x -e SC2030,SC2031,SC2034,SC2154 tests/*.bats
+
 lint-man:
 	mandoc -T lint -W warning man/sfrun.1 man/sfrund.1
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all units check demo bench install uninstall lint-man clean
+.PHONY: all units check demo bench install uninstall lint lint-man clean fuzz \
+	fuzz-build

@@ -36,7 +36,7 @@ main(int argc, char *argv[])
 	int			 ch;
 
 	memset(&o, 0, sizeof(o));
-	o.idle_ms = 300 * 1000;
+	o.idle_ms = UINT64_C(300) * 1000;
 	while ((ch = getopt_long(argc, argv, "fS:i:hV", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {

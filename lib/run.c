@@ -233,7 +233,11 @@ run_check_finished(struct run *r)
 	r->cbs.done(r->arg);
 }
 
-/* Build the child's environment: the invoker's, plus SFRUN_KEY, SFRUN_RUN_ID. */
+/*
+ * Build the child's environment: the invoker's, plus SFRUN_KEY and
+ * SFRUN_RUN_ID, whose strings are returned for the caller to free (also when
+ * this fails).
+ */
 static char **
 run_env(const struct proto_run *req, uint64_t id, char **keyvar, char **idvar)
 {
@@ -242,18 +246,17 @@ run_env(const struct proto_run *req, uint64_t id, char **keyvar, char **idvar)
 	uint32_t	  i, n = 0;
 
 	if (asprintf(keyvar, "SFRUN_KEY=%.*s", (int)req->keylen, req->key) ==
-	    -1)
+	    -1) {
+		*keyvar = NULL;
 		return NULL;
+	}
 	if (asprintf(idvar, "SFRUN_RUN_ID=%llu", (unsigned long long)id) ==
 	    -1) {
-		free(*keyvar);
-		return NULL;
+		*idvar = NULL;
+		return NULL;	/* the caller frees *keyvar */
 	}
-	if ((env = reallocarray(NULL, req->envc + 3, sizeof(*env))) == NULL) {
-		free(*keyvar);
-		free(*idvar);
+	if ((env = reallocarray(NULL, req->envc + 3, sizeof(*env))) == NULL)
 		return NULL;
-	}
 	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
 		if (strncmp(s, "SFRUN_KEY=", 10) != 0 &&
 		    strncmp(s, "SFRUN_RUN_ID=", 13) != 0)
@@ -273,6 +276,10 @@ run_argv(const struct proto_run *req, char *line, size_t len)
 	const char	 *s = req->argv;
 	uint32_t	  i;
 
+	if (req->argc == 0) {		/* the decoder refuses it already */
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((argv = reallocarray(NULL, req->argc + 1, sizeof(*argv))) == NULL)
 		return NULL;
 	line[0] = '\0';

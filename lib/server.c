@@ -170,6 +170,7 @@ flight_find(const char *key, uint32_t keylen)
 {
 	struct flight	f;
 
+	memset(&f, 0, sizeof(f));
 	f.key = (char *)key;
 	f.keylen = keylen;
 	return RB_FIND(flight_tree, &srv.table, &f);
@@ -552,7 +553,7 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 		if (version != PROTOCOL_VERSION) {
 			snprintf(msg, sizeof(msg), "protocol mismatch: "
 			    "sfrund speaks version %u, sfrun version %u",
-			    PROTOCOL_VERSION, version);
+			    (unsigned)PROTOCOL_VERSION, version);
 			conn_fail(c, msg);
 		} else
 			c->state = CONN_REQUEST;
@@ -872,7 +873,7 @@ int
 server_main(const struct server_opts *o)
 {
 	char	cause[PATH_MAX + 128];
-	pid_t	other;
+	pid_t	other = -1;
 	int	ready = -1, nul;
 
 	TAILQ_INIT(&srv.flights);

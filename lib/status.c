@@ -223,10 +223,8 @@ status_json_string(FILE *f, const char *s, size_t len)
 		if (p[i] == '"' || p[i] == '\\') {
 			fprintf(f, "\\%c", p[i]);
 			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			fprintf(f, "\\u%04x", p[i]);
-			i++;
-		} else if ((n = utf8_len(p + i, len - i)) == 0) {
+		} else if (p[i] < 0x20 || p[i] == 0x7f ||
+		    (n = utf8_len(p + i, len - i)) == 0) {
 			fprintf(f, "\\u%04x", p[i]);
 			i++;
 		} else {

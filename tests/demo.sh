@@ -26,7 +26,7 @@ export COUNT_FILE="$dir/executions"
 echo "Starting 10 concurrent: sfrun -v -k build -- ./slow.sh (it exits 3)"
 for i in $(seq 10); do
 	( cd "$dir" && rc=0 && "$sfrun" -v -k build -- ./slow.sh \
-	    >"$dir/out.$i" 2>"$dir/err.$i" || rc=$?; echo $rc >"$dir/status.$i" ) &
+	    >"$dir/out.$i" 2>"$dir/err.$i" || rc=$?; echo "$rc" >"$dir/status.$i" ) &
 	sleep 0.05
 done
 wait

@@ -43,7 +43,7 @@ _sfrun_words()
 	for ((i = 1; i < n; i++)); do
 		if [[ ${COMP_WORDS[i]} == = && ${_sfrun_w[j]} == --?* &&
 		    ${_sfrun_w[j]} != *=* ]]; then
-			_sfrun_w[j]+==
+			_sfrun_w[j]+='='
 		elif [[ ${COMP_WORDS[i - 1]} == = && ${_sfrun_w[j]} == --?*= ]]; then
 			_sfrun_w[j]+=${COMP_WORDS[i]}
 		else
@@ -82,7 +82,7 @@ _sfrun_optarg()
 _sfrun()
 {
 	local _sfrun_w _sfrun_at _sfrun_cw
-	local cur pre= i w opt arg= cmd=-1 sfrun k
+	local cur pre='' i w opt arg='' cmd=-1 sfrun k
 	local -a sock=() keys=()
 	local opts='-k --key -c --command -t --timeout --run-timeout
 	    --kill-after -w --join-window -n --no-join -d --detach --keep
