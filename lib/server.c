@@ -104,6 +104,7 @@ static struct {
 	struct loop_io		*sigio;
 	uint64_t		 idle_ms;
 	struct loop_timer	*idle;
+	struct loop_timer	*spare;		/* make the next spool */
 	int			 stopping;
 	uint64_t		 next_id;
 	struct proto_counters	 counters;
@@ -288,6 +289,7 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	TAILQ_INSERT_TAIL(&srv.flights, f, all);
 	srv.nflights++;
 	srv.counters.runs_started++;
+	loop_timer_set(srv.spare, 0);	/* after the answer is written */
 	server_check();
 	return f;
 }
@@ -727,6 +729,13 @@ signal_cb(int fd, uint32_t events, void *arg)
 }
 
 static void
+spare_cb(void *arg)
+{
+	(void)arg;
+	spool_prepare();
+}
+
+static void
 idle_cb(void *arg)
 {
 	(void)arg;
@@ -864,7 +873,9 @@ server_cleanup(void)
 	loop_io_del(srv.lio);
 	loop_io_del(srv.sigio);
 	loop_timer_free(srv.idle);
+	loop_timer_free(srv.spare);
 	loop_timer_free(srv.accept_retry);
+	spool_drop_spare();
 	loop_free();
 }
 
@@ -916,6 +927,7 @@ server_main(const struct server_opts *o)
 	server_raise_limits();
 	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
 	    (srv.idle = loop_timer_new(idle_cb, NULL)) == NULL ||
+	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==
 	    NULL ||
 	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==

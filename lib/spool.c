@@ -61,8 +61,16 @@ spool_tmpfile(void)
 	return fd;
 }
 
-struct spool *
-spool_open(void)
+/*
+ * One spool made ahead of need. Creating an unlinked file costs a few
+ * hundred microseconds on some file systems (ext4 allocates an inode), which
+ * is most of what a run of a quick command costs; the server makes the
+ * spare while a run it has just started execs, off the caller's path.
+ */
+static struct spool	*spare;
+
+static struct spool *
+spool_new(void)
 {
 	struct spool	*sp;
 	int		 saved;
@@ -76,6 +84,34 @@ spool_open(void)
 		return NULL;
 	}
 	return sp;
+}
+
+/* A spool for a new run: the spare if there is one. */
+struct spool *
+spool_open(void)
+{
+	struct spool	*sp = spare;
+
+	if (sp == NULL)
+		return spool_new();
+	spare = NULL;
+	return sp;
+}
+
+/* Make the spare if there is none; a failure is left for spool_open. */
+void
+spool_prepare(void)
+{
+	if (spare == NULL)
+		spare = spool_new();
+}
+
+/* Drop the spare (at exit, so that nothing is left open). */
+void
+spool_drop_spare(void)
+{
+	spool_free(spare);
+	spare = NULL;
 }
 
 void

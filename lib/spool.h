@@ -12,6 +12,8 @@
 struct spool;
 
 struct spool	*spool_open(void);
+void		 spool_prepare(void);
+void		 spool_drop_spare(void);
 void		 spool_free(struct spool *);
 ssize_t		 spool_fill(struct spool *, int, int);
 int		 spool_fd(const struct spool *);
