@@ -5,16 +5,6 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-BGPIDS=()
-
-teardown() {
-	local p
-	for p in "${BGPIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	stop_server
-}
-
 # usage_error ARGS...: sfrun ARGS must exit 125 with exactly one line
 # "sfrun: ..." on stderr, nothing on stdout, and must not have run anything
 # (the commands in these tests would create ./marker) nor started a server.

@@ -5,144 +5,14 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-BGPIDS=()
-
-teardown() {
-	local p
-	for p in "${BGPIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	touch "$WORK/go" "$WORK/go2" 2>/dev/null || true	# release gated commands
-	for p in "$WORK"/*.kill; do
-		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null || true
-	done
-	stop_server
-}
-
-# gate NAME: shell code that waits (at most 60s) until ./NAME exists.
-gate() {
-	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
-}
-
-# gategrep PATTERN FILE: shell code that waits (at most 60s) until FILE
-# holds PATTERN.
-gategrep() {
-	printf 'n=0; until grep -q %s %s || [ $n -ge 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1" "$2"
-}
-
-# spawn NAME CMD...: run CMD in the background, stdout to NAME.out, stderr
-# to NAME.err; its pid in $LASTPID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$name.out" 2>"$name.err" 3>&- &
-	LASTPID=$!
-	BGPIDS+=("$LASTPID")
-}
-
-# reap PID [SECS]: wait at most SECS (default 30) for background PID to end;
-# its exit status goes to $RC. Fails if it does not end in time.
-reap() {
-	local pid=$1 secs=${2:-30}
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			echo "pid $pid still running after ${secs}s" >&2
-			kill -KILL "$pid" 2>/dev/null
-			RC=timeout
-			return 1
-		fi
-		sleep 0.02
-	done
-	RC=0
-	wait "$pid" || RC=$?
-}
-
-# sjson EXPR [ARG...]: evaluate the python expression EXPR over the
-# document of `sfrun --status --json` (d; its runs as R; the ARGs as A).
-sjson() {
-	local expr=$1
-	shift
-	timeout 30 "$SFRUN" --status --json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-R = d["runs"]
-A = sys.argv[2:]
-print(eval(sys.argv[1]))' "$expr" "$@"
-}
-
-# waiters KEY: the number of waiters on KEY's joinable run.
-waiters() {
-	sjson 'sum(r["waiters"] for r in R if r["key"] == A[0] and r["joinable"])' "$1"
-}
-
-# has_waiters KEY N: KEY's joinable run has exactly N waiters.
-has_waiters() {
-	[ "$(waiters "$1" 2>/dev/null)" = "$2" ]
-}
-
-# all_waiters N: all runs in flight have N waiters together.
-all_waiters() {
-	[ "$(sjson 'sum(r["waiters"] for r in R)' 2>/dev/null)" = "$1" ]
-}
-
-# size_at_least FILE N: FILE holds at least N bytes.
-size_at_least() {
-	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
-}
-
-# lines_are FILE N: FILE has exactly N lines.
-lines_are() {
-	[ "$(count_lines "$1")" = "$2" ]
-}
-
-
-# reap_all EXPECTED: reap every pid in PIDS, each must exit EXPECTED.
-reap_all() {
-	local p
-	for p in "${PIDS[@]}"; do
-		reap "$p"
-		echo "pid $p: exit $RC (want $1)"
-		[ "$RC" = "$1" ]
-	done
-}
-
-# output_bytes_are KEY N: KEY's joinable run has N bytes of output so far.
-output_bytes_are() {
-	[ "$(sjson '[r["output_bytes"] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" 2>/dev/null)" = "$2" ]
-}
+# control also gates on go2 and release; teardown releases them.
+GATES=(go go2 release)
 
 # refused: the server refuses a new run (it is stopping): exit 125.
 refused() {
 	local rc=0
 	SFRUN_NO_AUTOSTART=1 timeout 30 "$SFRUN" -q -k probe -- true 2>/dev/null || rc=$?
 	[ "$rc" = 125 ]
-}
-
-# now_ms: the time in milliseconds.
-now_ms() {
-	date +%s%3N
-}
-
-# runs_of KEY: how many runs of KEY are in flight (joinable or not).
-runs_of() {
-	sjson 'len([r for r in R if r["key"] == A[0]])' "$1"
-}
-
-# no_run KEY: no run of KEY is in flight.
-no_run() {
-	[ "$(runs_of "$1" 2>/dev/null)" = 0 ]
-}
-
-# older_than KEY MS: KEY's joinable run is older than MS milliseconds.
-older_than() {
-	[ "$(sjson '[r["age_ms"] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" 2>/dev/null)" -gt "$2" ]
-}
-
-# gone PID: process PID no longer exists (or is a zombie).
-gone() {
-	! kill -0 "$1" 2>/dev/null ||
-	    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
 }
 
 # A prefix that puts SIGINT back to its default before exec'ing the rest
@@ -275,7 +145,7 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	reap "$p4"
 	[ "$RC" = 0 ]
 	cmp w.3.out w.4.out
-	! cmp -s w.1.out w.3.out
+	[ "$(cat w.1.out)" != "$(cat w.3.out)" ]
 	[ "$(count_lines count)" -eq 2 ]
 }
 
@@ -289,7 +159,7 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	[ -z "$output" ]
 	[ "$(count_lines count)" -eq 1 ]
 	# It did not join either.
-	[ "$(waiters n)" = 1 ]
+	has_waiters n 1
 	touch go
 	reap "$lead"
 	[ "$RC" = 0 ]
@@ -788,25 +658,16 @@ PY
 @test "--idle-timeout: the server exits when idle, removing its socket and pidfile" {
 	local t0 t1
 	t0=$(now_ms)
-	"$SFRUND" -f -S "$SFRUN_SOCKET" -i 1 >sfrund.log 2>&1 3>&- &
-	local d=$!
-	BGPIDS+=("$d")
-	wait_for test -S "$SFRUN_SOCKET"
-	reap "$d" 20
+	foreground_server sfrund.log -i 1
+	reap_server "$LASTPID" sfrund.log
 	t1=$(now_ms)
-	cat sfrund.log
-	echo "status=$RC took=$((t1 - t0))ms"
-	[ "$RC" = 0 ]
+	echo "took=$((t1 - t0))ms"
 	[ $((t1 - t0)) -ge 900 ]
-	[ ! -e "$SFRUN_SOCKET" ]
-	[ ! -e "$SFRUN_SOCKET.pid" ]
 }
 
 @test "--idle-timeout does not end a server with a run in flight" {
-	"$SFRUND" -f -S "$SFRUN_SOCKET" -i 1 >sfrund.log 2>&1 3>&- &
-	local d=$!
-	BGPIDS+=("$d")
-	wait_for test -S "$SFRUN_SOCKET"
+	foreground_server sfrund.log -i 1
+	local d=$LASTPID
 	spawn a "$SFRUN" -k idle -c "$(gate go); echo done"
 	local a=$LASTPID
 	wait_for has_waiters idle 1
@@ -816,25 +677,5 @@ PY
 	reap "$a"
 	[ "$RC" = 0 ]
 	[ "$(cat a.out)" = done ]
-	reap "$d" 20
-	[ "$RC" = 0 ]
-	[ ! -e "$SFRUN_SOCKET" ]
-}
-
-@test "--linger: a finished run's output and status are replayed, then it runs again" {
-	run timeout 30 "$SFRUN" --linger 30 -k lg -c 'echo run >>count; echo out; echo err >&2; exit 3'
-	[ "$status" -eq 3 ]
-	run --separate-stderr timeout 30 "$SFRUN" -k lg -c 'echo run >>count; echo WRONG'
-	echo "status=$status out=$output err=$stderr"
-	[ "$status" -eq 3 ]
-	[ "$output" = out ]
-	[ "$stderr" = err ]
-	[ "$(count_lines count)" -eq 1 ]
-	# A short linger expires (waiting longer than it is always safe).
-	run timeout 30 "$SFRUN" --linger 0.3 -k lg2 -c 'echo run >>count2'
-	[ "$status" -eq 0 ]
-	sleep 1
-	run timeout 30 "$SFRUN" -k lg2 -c 'echo run >>count2'
-	[ "$status" -eq 0 ]
-	[ "$(count_lines count2)" -eq 2 ]
+	reap_server "$d" sfrund.log
 }

@@ -5,94 +5,6 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-BGPIDS=()
-
-teardown() {
-	local p
-	for p in "${BGPIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	touch "$WORK/go" 2>/dev/null || true	# release gated commands
-	stop_server
-}
-
-# gate NAME: shell code that waits (at most 60s) until ./NAME exists.
-gate() {
-	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
-}
-
-# gategrep PATTERN FILE: shell code that waits (at most 60s) until FILE
-# holds PATTERN.
-gategrep() {
-	printf 'n=0; until grep -q %s %s || [ $n -ge 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1" "$2"
-}
-
-# spawn NAME CMD...: run CMD in the background, stdout to NAME.out, stderr
-# to NAME.err; its pid in $LASTPID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$name.out" 2>"$name.err" 3>&- &
-	LASTPID=$!
-	BGPIDS+=("$LASTPID")
-}
-
-# reap PID [SECS]: wait at most SECS (default 30) for background PID to end;
-# its exit status goes to $RC. Fails if it does not end in time.
-reap() {
-	local pid=$1 secs=${2:-30}
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			echo "pid $pid still running after ${secs}s" >&2
-			kill -KILL "$pid" 2>/dev/null
-			RC=timeout
-			return 1
-		fi
-		sleep 0.02
-	done
-	RC=0
-	wait "$pid" || RC=$?
-}
-
-# sjson EXPR [ARG...]: evaluate the python expression EXPR over the
-# document of `sfrun --status --json` (d; its runs as R; the ARGs as A).
-sjson() {
-	local expr=$1
-	shift
-	timeout 30 "$SFRUN" --status --json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-R = d["runs"]
-A = sys.argv[2:]
-print(eval(sys.argv[1]))' "$expr" "$@"
-}
-
-# waiters KEY: the number of waiters on KEY's joinable run.
-waiters() {
-	sjson 'sum(r["waiters"] for r in R if r["key"] == A[0] and r["joinable"])' "$1"
-}
-
-# has_waiters KEY N: KEY's joinable run has exactly N waiters.
-has_waiters() {
-	[ "$(waiters "$1" 2>/dev/null)" = "$2" ]
-}
-
-# all_waiters N: all runs in flight have N waiters together.
-all_waiters() {
-	[ "$(sjson 'sum(r["waiters"] for r in R)' 2>/dev/null)" = "$1" ]
-}
-
-# size_at_least FILE N: FILE holds at least N bytes.
-size_at_least() {
-	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
-}
-
-# lines_are FILE N: FILE has exactly N lines.
-lines_are() {
-	[ "$(count_lines "$1")" = "$2" ]
-}
-
 # group N KEY SHELLCMD: start N waiters of KEY running SHELLCMD, the first
 # alone (so that it leads), and wait until the server counts all N. They
 # write NAME.out/.err with NAME = KEY.1 .. KEY.N; pids in PIDS.
@@ -107,16 +19,6 @@ group() {
 		PIDS+=("$LASTPID")
 	done
 	wait_for has_waiters "$key" "$n"
-}
-
-# reap_all EXPECTED: reap every pid in PIDS, each must exit EXPECTED.
-reap_all() {
-	local p
-	for p in "${PIDS[@]}"; do
-		reap "$p"
-		echo "pid $p: exit $RC (want $1)"
-		[ "$RC" = "$1" ]
-	done
 }
 
 # wstatus CMD...: run CMD (with core dumps allowed) and print how it ended:

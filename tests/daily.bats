@@ -5,89 +5,9 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-BGPIDS=()
-
-teardown() {
-	local p
-	for p in "${BGPIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-	done
-	touch "$WORK/go" 2>/dev/null || true	# release gated commands
-	for p in "$WORK"/*.kill; do
-		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null || true
-	done
-	stop_server
-}
-
-# gate NAME: shell code that waits (at most 60s) until ./NAME exists.
-gate() {
-	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
-}
-
-# spawn NAME CMD...: run CMD in the background, stdout to NAME.out, stderr
-# to NAME.err; its pid in $LASTPID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$name.out" 2>"$name.err" 3>&- &
-	LASTPID=$!
-	BGPIDS+=("$LASTPID")
-}
-
-# reap PID [SECS]: wait at most SECS (default 30) for background PID to end;
-# its exit status goes to $RC. Fails if it does not end in time.
-reap() {
-	local pid=$1 secs=${2:-30}
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			echo "pid $pid still running after ${secs}s" >&2
-			kill -KILL "$pid" 2>/dev/null
-			RC=timeout
-			return 1
-		fi
-		sleep 0.02
-	done
-	RC=0
-	wait "$pid" || RC=$?
-}
-
-# sjson EXPR [ARG...]: evaluate the python expression EXPR over the
-# document of `sfrun --status --json` (d; its runs as R; the ARGs as A).
-sjson() {
-	local expr=$1
-	shift
-	timeout 30 "$SFRUN" --status --json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-R = d["runs"]
-A = sys.argv[2:]
-print(eval(sys.argv[1]))' "$expr" "$@"
-}
-
-# field KEY NAME: field NAME of KEY's joinable run in --status --json.
-field() {
-	sjson '[r[A[1]] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" "$2"
-}
-
-# runs_of KEY: how many runs of KEY the server holds.
-runs_of() {
-	sjson 'len([r for r in R if r["key"] == A[0]])' "$1"
-}
-
-# no_run KEY: the server holds no run of KEY (none in flight, none lingering).
-no_run() {
-	[ "$(runs_of "$1" 2>/dev/null)" = 0 ]
-}
-
 # lingering KEY: KEY's run has ended and lingers.
 lingering() {
 	[ "$(field "$1" lingering 2>/dev/null)" = True ]
-}
-
-# older_than KEY MS: KEY's joinable run started more than MS ms ago.
-older_than() {
-	[ "$(field "$1" age_ms 2>/dev/null)" -gt "$2" ]
 }
 
 # left_below KEY MS: KEY's lingering result has less than MS ms left.
@@ -95,25 +15,9 @@ left_below() {
 	[ "$(field "$1" linger_left_ms 2>/dev/null)" -lt "$2" ]
 }
 
-# waiters_are KEY N: KEY's joinable run has N waiters.
-waiters_are() {
-	[ "$(field "$1" waiters 2>/dev/null)" = "$2" ]
-}
-
 # runs_are KEY N: the server holds N runs of KEY.
 runs_are() {
 	[ "$(runs_of "$1" 2>/dev/null)" = "$2" ]
-}
-
-# bytes_are KEY N: KEY's joinable run has N bytes of output so far.
-bytes_are() {
-	[ "$(field "$1" output_bytes 2>/dev/null)" = "$2" ]
-}
-
-# gone PID: process PID no longer exists (or is a zombie).
-gone() {
-	! kill -0 "$1" 2>/dev/null ||
-	    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
 }
 
 # spools PID: how many unlinked files under $TMPDIR process PID holds open
@@ -189,7 +93,7 @@ spools_are() {
 	wait_for grep -q . lead.out
 	spawn join "$SFRUN" --linger 600 -k J -c 'echo run >>count; echo WRONG'
 	local join=$LASTPID
-	wait_for waiters_are J 2
+	wait_for has_waiters J 2
 	touch go
 	reap "$lead"
 	[ "$RC" = 0 ]
@@ -204,18 +108,21 @@ spools_are() {
 }
 
 @test "--linger: after the window the next caller runs again and the spool is freed" {
-	local pid
+	local pid held
 	run timeout 30 "$SFRUN" --linger 4 -k L -c 'echo run >>count; echo first'
 	[ "$status" -eq 0 ]
 	[ "$output" = first ]
 	pid=$(server_pid)
 	[ -n "$pid" ]
-	# Still there right after the run: lingering, its spool held.
+	# Still there right after the run: lingering, its spool held (besides
+	# the spare spool the server makes ahead when a run starts).
 	lingering L
-	[ "$(spools "$pid")" -ge 1 ]
+	held=$(spools "$pid")
+	echo "spools held while lingering: $held"
+	[ "$held" -ge 1 ]
 	# Gone once the window has passed (polled, not slept on).
 	wait_for no_run L
-	wait_for spools_are "$pid" 0
+	wait_for spools_are "$pid" $((held - 1))
 	run timeout 30 "$SFRUN" -k L -c 'echo run >>count; echo second'
 	[ "$status" -eq 0 ]
 	[ "$output" = second ]
@@ -278,6 +185,55 @@ spools_are() {
 	[ -z "$(grep '^R .*lingers' <<<"$output")" ]
 }
 
+@test "--status --json: a 50-day linger shows its time left in full (no 32-bit wrap)" {
+	run timeout 30 "$SFRUN" --linger 50d -k L -c 'echo done'
+	[ "$status" -eq 0 ]
+	[ "$output" = done ]
+	lingering L
+	local left
+	left=$(field L linger_left_ms)
+	echo "linger_left_ms=$left"
+	# 50 days are 4320000000 ms; a 32-bit field wraps at 4294967296.
+	[ "$left" -gt 4294967296 ]
+	[ "$left" -le 4320000000 ]
+	# Human form: 50 days are 1200h, 2^32 ms about 1193h.
+	run timeout 30 "$SFRUN" --status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$(grep '^L ' <<<"$output")" =~ ^L\ \(ended,\ lingers\ ([0-9]+)h([0-9][0-9])m\) ]]
+	[ "${BASH_REMATCH[1]}" -ge 1194 ]
+	[ "${BASH_REMATCH[1]}" -le 1200 ]
+}
+
+@test "-n replays a lingering result, but exits 75 while that run is in flight" {
+	spawn lead "$SFRUN" --linger 600 -k N \
+	    -c "echo run >>count; echo out1; echo err1 >&2; $(gate go); echo out2; exit 3"
+	local lead=$LASTPID
+	wait_for grep -q out1 lead.out
+	# In flight: busy, nothing on stdout, nothing run, not joined.
+	run --separate-stderr timeout 30 "$SFRUN" -n -k N -c 'echo run >>count; echo WRONG'
+	echo "status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 75 ]
+	[ -z "$output" ]
+	[ "$(count_lines count)" -eq 1 ]
+	has_waiters N 1
+	touch go
+	reap "$lead"
+	[ "$RC" = 3 ]
+	[ "$(cat lead.out)" = "$(printf 'out1\nout2')" ]
+	[ "$(cat lead.err)" = err1 ]
+	lingering N
+	# Ended and lingering: -n replays the result like any caller.
+	run --separate-stderr timeout 30 "$SFRUN" -n -k N -c 'echo run >>count; echo WRONG; exit 9'
+	echo "status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 3 ]
+	[ "$output" = "$(printf 'out1\nout2')" ]
+	[ "$stderr" = err1 ]
+	[ "$(count_lines count)" -eq 1 ]
+	[ "$(sjson 'd["counters"]["runs_started"]')" = 1 ]
+	lingering N
+}
+
 @test "-w forces a fresh run over a lingering result older than the window" {
 	run timeout 30 "$SFRUN" --linger 600 -k L -c 'echo run >>count; echo first'
 	[ "$output" = first ]
@@ -310,6 +266,43 @@ spools_are() {
 	[ "$status" -eq 0 ]
 	wait_for gone "$pid"
 	[ ! -e "$SFRUN_SOCKET" ]
+}
+
+@test "sfrund exits 0 after its idle timeout and after --stop-server" {
+	# Exit status 0 also means no LeakSanitizer report in a sanitizer build.
+	local t0 t1 d
+	t0=$(now_ms)
+	foreground_server idle.log -i 0.5
+	reap_server "$LASTPID" idle.log
+	t1=$(now_ms)
+	echo "idle: took=$((t1 - t0))ms"
+	[ $((t1 - t0)) -ge 450 ]
+
+	# With a lingering result, a detached run in flight and a waiter on it
+	# (idle timeout off: a server idling out before the first request
+	# would make this racy).
+	export SFRUN_NO_AUTOSTART=1
+	foreground_server stop.log -i 0
+	d=$LASTPID
+	run timeout 30 "$SFRUN" --linger 600 -k L -c 'echo kept'
+	[ "$status" -eq 0 ]
+	[ "$output" = kept ]
+	lingering L
+	run timeout 30 "$SFRUN" -d -k R -c "echo \$\$ >R.kill; echo started; $(gate go); echo ended"
+	[ "$status" -eq 0 ]
+	spawn w "$SFRUN" -k R -c 'echo WRONG'
+	local w=$LASTPID
+	wait_for has_waiters R 1
+	run timeout 30 "$SFRUN" --stop-server
+	[ "$status" -eq 0 ]
+	# The lingering result goes at once; the run in flight finishes.
+	wait_for no_run L
+	kill -0 "$d"
+	touch go
+	reap "$w"
+	[ "$RC" = 0 ]
+	[ "$(cat w.out)" = "$(printf 'started\nended')" ]
+	reap_server "$d" stop.log
 }
 
 # --- socket activation ------------------------------------------------------
@@ -610,7 +603,7 @@ make_in() {
 	[ "$status" -eq 0 ]
 	run timeout 30 "$SFRUN" --linger 600 -k lingers -- true
 	[ "$status" -eq 0 ]
-	wait_for bytes_are 'a much longer key' 3000
+	wait_for output_bytes_are 'a much longer key' 3000
 	wait_for older_than w 1500
 	run timeout 30 "$SFRUN" -d -w 1 -k w -c "echo \$\$ >w2.kill; $(gate go)"
 	[ "$status" -eq 0 ]

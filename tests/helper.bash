@@ -1,10 +1,17 @@
 # Shared set-up for the bats suites: every test gets its own socket
 # directory (so its own server), and its server is stopped in teardown.
+# The helpers below are the ones two or more suites use; a suite keeps its
+# own helpers in the suite.
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BUILD=${SFRUN_BUILD:-$TOP/build}	# make check SANITIZE=1 sets it
 SFRUN="$BUILD/sfrun"
 SFRUND="$BUILD/sfrund"
+
+# Pids of a test's background processes; teardown kills those still alive.
+BGPIDS=()
+# Gate files (names in $WORK) teardown creates to release gated commands.
+GATES=(go)
 
 setup() {
 	SOCKDIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/sock.XXXXXX")
@@ -17,7 +24,18 @@ setup() {
 	cd "$WORK" || return 1
 }
 
+# Kill BGPIDS, release the GATES, kill the pids in $WORK/*.kill, stop the server.
 teardown() {
+	local p
+	for p in "${BGPIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	for p in "${GATES[@]}"; do
+		touch "$WORK/$p" 2>/dev/null || true
+	done
+	for p in "$WORK"/*.kill; do
+		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null || true
+	done
 	stop_server
 }
 
@@ -29,9 +47,9 @@ server_pid() {
 	return 0
 }
 
-# Stop this test's server for sure: TERM, then KILL, waiting for it to go.
+# Stop this test's server for sure: TERM, then KILL it and its runs' process groups.
 stop_server() {
-	local pid i
+	local pid i runs r
 	pid=$(server_pid)
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null
@@ -39,8 +57,36 @@ stop_server() {
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
+	# Still running: a run it waits for did not end. Its children are the
+	# runs, each the leader of its own process group (setsid); they are
+	# listed before the KILL, as they are re-parented after it.
+	runs=$(ps -o pid= --ppid "$pid" 2>/dev/null)
 	kill -KILL "$pid" 2>/dev/null
+	for r in $runs; do
+		kill -KILL -- "-$r" "$r" 2>/dev/null
+	done
 	return 0
+}
+
+# foreground_server LOG ARGS...: sfrund -f ARGS in the background (LOG), up; pid in $LASTPID.
+foreground_server() {
+	local log=$1
+	shift
+	"$SFRUND" -f -S "$SFRUN_SOCKET" "$@" >"$log" 2>&1 3>&- &
+	LASTPID=$!
+	BGPIDS+=("$LASTPID")
+	wait_for test -S "$SFRUN_SOCKET"
+}
+
+# reap_server PID LOG: sfrund PID exits 0, LOG has no sanitizer report, socket+pidfile gone.
+reap_server() {
+	reap "$1" 30
+	cat "$2"
+	echo "sfrund $1: exit $RC"
+	[ "$RC" = 0 ]
+	[ -z "$(grep -E 'Sanitizer|runtime error' "$2")" ]
+	[ ! -e "$SFRUN_SOCKET" ]
+	[ ! -e "$SFRUN_SOCKET.pid" ]
 }
 
 # wait_for CMD...: run CMD until it succeeds, for at most $WAIT_SECS (20s).
@@ -63,4 +109,118 @@ wait_file() {
 # count_lines FILE: the number of lines in FILE (0 if missing).
 count_lines() {
 	if [ -e "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi
+}
+
+# now_ms: the time in milliseconds.
+now_ms() {
+	date +%s%3N
+}
+
+# lines_are FILE N: FILE has exactly N lines.
+lines_are() {
+	[ "$(count_lines "$1")" = "$2" ]
+}
+
+# size_at_least FILE N: FILE holds at least N bytes.
+size_at_least() {
+	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}
+
+# gate NAME: shell code that waits (at most 60s) until ./NAME exists.
+gate() {
+	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
+}
+
+# gategrep PATTERN FILE: shell code that waits (at most 60s) until FILE holds PATTERN.
+gategrep() {
+	printf 'n=0; until grep -q %s %s || [ $n -ge 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1" "$2"
+}
+
+# spawn NAME CMD...: run CMD in the background (NAME.out, NAME.err); pid in $LASTPID.
+spawn() {
+	local name=$1
+	shift
+	"$@" >"$name.out" 2>"$name.err" 3>&- &
+	LASTPID=$!
+	BGPIDS+=("$LASTPID")
+}
+
+# reap PID [SECS]: wait at most SECS (30) for PID to end; its status in $RC.
+reap() {
+	local pid=$1 secs=${2:-30}
+	local deadline=$((SECONDS + secs))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "pid $pid still running after ${secs}s" >&2
+			kill -KILL "$pid" 2>/dev/null
+			RC=timeout
+			return 1
+		fi
+		sleep 0.02
+	done
+	RC=0
+	wait "$pid" || RC=$?
+}
+
+# reap_all EXPECTED: reap every pid in PIDS, each must exit EXPECTED.
+reap_all() {
+	local p
+	for p in "${PIDS[@]}"; do
+		reap "$p"
+		echo "pid $p: exit $RC (want $1)"
+		[ "$RC" = "$1" ]
+	done
+}
+
+# gone PID: process PID no longer exists (or is a zombie).
+gone() {
+	! kill -0 "$1" 2>/dev/null ||
+	    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
+}
+
+# sjson EXPR [ARG...]: python EXPR over `sfrun --status --json` (d; runs R; ARGs A).
+sjson() {
+	local expr=$1
+	shift
+	timeout 30 "$SFRUN" --status --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+R = d["runs"]
+A = sys.argv[2:]
+print(eval(sys.argv[1]))' "$expr" "$@"
+}
+
+# field KEY NAME: field NAME of KEY's joinable run in --status --json; fails if none.
+field() {
+	sjson '[r[A[1]] for r in R if r["key"] == A[0] and r["joinable"]][0]' "$1" "$2"
+}
+
+# has_waiters KEY N: KEY has a joinable run, and it has exactly N waiters.
+has_waiters() {
+	[ "$(field "$1" waiters 2>/dev/null)" = "$2" ]
+}
+
+# all_waiters N: all runs the server holds have N waiters together.
+all_waiters() {
+	[ "$(sjson 'sum(r["waiters"] for r in R)' 2>/dev/null)" = "$1" ]
+}
+
+# output_bytes_are KEY N: KEY's joinable run has N bytes of output so far.
+output_bytes_are() {
+	[ "$(field "$1" output_bytes 2>/dev/null)" = "$2" ]
+}
+
+# older_than KEY MS: KEY's joinable run started more than MS ms ago.
+older_than() {
+	[ "$(field "$1" age_ms 2>/dev/null)" -gt "$2" ] 2>/dev/null
+}
+
+# runs_of KEY: how many runs of KEY the server holds (in flight or lingering).
+runs_of() {
+	sjson 'len([r for r in R if r["key"] == A[0]])' "$1"
+}
+
+# no_run KEY: the server holds no run of KEY.
+no_run() {
+	[ "$(runs_of "$1" 2>/dev/null)" = 0 ]
 }
