@@ -5,11 +5,17 @@
  * and its pipes are closed: at the reap, whatever the pipes hold is taken
  * (the command wrote it before it exited) and the pipes are closed, so a
  * descendant that keeps them open cannot hold the run up.
+ *
+ * A run's exit is noticed through a pidfd. Where pidfd_open(2) is missing
+ * (kernels before 5.3, valgrind 3.19), SIGCHLD through a signalfd does the
+ * same for every such run; either way the reap itself is waitid(P_PID).
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -53,9 +59,17 @@ struct run {
 	char			 command[PROTO_COMMAND_MAX + 1];
 	struct run_cbs		 cbs;
 	void			*arg;
+	LIST_ENTRY(run)		 chld;		/* waits for SIGCHLD */
+	int			 on_chld;
 };
 
+/* Runs watched through SIGCHLD, where there is no pidfd_open. */
+static LIST_HEAD(, run)	 chld_runs = LIST_HEAD_INITIALIZER(chld_runs);
+static int		 chld_fd = -1;
+static struct loop_io	*chld_io;
+
 static void	run_check_finished(struct run *);
+static void	run_try_reap(struct run *);
 
 /* Signal the run's process group (and the process, if not yet its leader). */
 static void
@@ -165,24 +179,101 @@ run_pipe_cb(int fd, uint32_t events, void *arg)
 	run_check_finished(r);
 }
 
-/* The process exited: collect its status and the rest of its output. */
+/* The pidfd is readable: the process has exited. */
 static void
 run_pid_cb(int fd, uint32_t events, void *arg)
 {
-	struct run	*r = arg;
+	(void)fd;
+	(void)events;
+	run_try_reap(arg);
+}
+
+/* SIGCHLD: try every run that has no pidfd. */
+static void
+run_sigchld_cb(int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo	 si;
+	struct run		*r, *next;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		;
+	LIST_FOREACH_SAFE(r, &chld_runs, chld, next)
+		run_try_reap(r);
+}
+
+/*
+ * SIGCHLD stays blocked in the server (children start with an empty mask):
+ * with pidfds it is never read, and where there are none, an exit that
+ * comes before the signalfd exists stays pending until it is read.
+ */
+int
+run_init(void)
+{
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/* Watch a run through SIGCHLD, from a signalfd made for the first one. */
+static int
+run_watch_sigchld(struct run *r)
+{
+	sigset_t	set;
+
+	if (chld_fd == -1) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGCHLD);
+		if ((chld_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+		    -1)
+			return -1;
+		if ((chld_io = loop_io_add(chld_fd, EPOLLIN, run_sigchld_cb,
+		    NULL)) == NULL) {
+			close(chld_fd);
+			chld_fd = -1;
+			return -1;
+		}
+	}
+	LIST_INSERT_HEAD(&chld_runs, r, chld);
+	r->on_chld = 1;
+	return 0;
+}
+
+/* Stop listening for SIGCHLD (at exit). */
+void
+run_cleanup(void)
+{
+	loop_io_del(chld_io);
+	chld_io = NULL;
+	if (chld_fd != -1)
+		close(chld_fd);
+	chld_fd = -1;
+}
+
+/* Reap the process if it has exited: its status, the rest of its output. */
+static void
+run_try_reap(struct run *r)
+{
 	siginfo_t	 si;
 	int		 stream, err = 0;
 	uint64_t	 before = spool_bytes(r->spool);
 
-	(void)events;
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == -1 ||
-	    si.si_pid == 0)
+	if (r->reaped || waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG) ==
+	    -1 || si.si_pid == 0)
 		return;
+	if (r->on_chld) {
+		LIST_REMOVE(r, chld);
+		r->on_chld = 0;
+	}
 	r->reaped = 1;
 	loop_io_del(r->pid_io);
 	r->pid_io = NULL;
-	close(r->pidfd);
+	if (r->pidfd != -1)
+		close(r->pidfd);
 	r->pidfd = -1;
 	loop_timer_stop(r->deadline);
 	loop_timer_stop(r->killer);
@@ -411,9 +502,13 @@ run_start(const struct proto_run *req, int cwdfd, uint64_t id,
 	free(idvar);
 
 	/* From here on the child exists: failures are reported as its end. */
-	if ((r->pidfd = pidfd_open(r->pid, 0)) == -1 ||
+	if ((r->pidfd = pidfd_open(r->pid, 0)) == -1 && errno == ENOSYS) {
+		if (run_watch_sigchld(r) == -1)
+			goto unwatched;
+	} else if (r->pidfd == -1 ||
 	    (r->pid_io = loop_io_add(r->pidfd, EPOLLIN, run_pid_cb, r)) ==
 	    NULL) {
+unwatched:
 		snprintf(cause, clen, "cannot watch the command: %s",
 		    strerror(errno));
 		kill(-r->pid, SIGKILL);
@@ -467,6 +562,8 @@ run_free(struct run *r)
 		return;
 	if (!r->reaped)
 		run_signal(r, SIGKILL);
+	if (r->on_chld)
+		LIST_REMOVE(r, chld);
 	for (i = 0; i < 2; i++)
 		run_close_pipe(r, i);
 	loop_io_del(r->pid_io);

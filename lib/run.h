@@ -20,6 +20,8 @@ struct run	*run_start(const struct proto_run *, int, uint64_t,
 		    const struct run_cbs *, void *, char *, size_t);
 void		 run_cancel(struct run *);
 void		 run_free(struct run *);
+int		 run_init(void);
+void		 run_cleanup(void);
 int		 run_finished(const struct run *);
 void		 run_result(const struct run *, struct proto_done *);
 struct spool	*run_spool(const struct run *);

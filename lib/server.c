@@ -876,6 +876,7 @@ server_cleanup(void)
 	loop_timer_free(srv.spare);
 	loop_timer_free(srv.accept_retry);
 	spool_drop_spare();
+	run_cleanup();
 	loop_free();
 }
 
@@ -926,6 +927,7 @@ server_main(const struct server_opts *o)
 	pidfile_write(srv.pfh);
 	server_raise_limits();
 	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
+	    run_init() == -1 ||
 	    (srv.idle = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==
