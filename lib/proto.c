@@ -93,7 +93,7 @@ proto_limit(uint32_t type)
 	case MSG_DATA:
 		return 16;
 	case MSG_DONE:
-		return 8 + PROTO_TEXT_MAX;
+		return 8 + PROTO_TEXT_MAX - 1;	/* text and its NUL fit */
 	case MSG_ERROR:
 		return PROTO_TEXT_MAX;
 	case MSG_STATUS_RUN:
@@ -511,13 +511,19 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 	if (m->keylen > PROTO_KEY_MAX ||
 	    (m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER)))
 		return -1;
-	if ((s = get_bytes(&r, m->keylen)) != NULL)
+	if ((s = get_bytes(&r, m->keylen)) != NULL) {
+		if (memchr(s, '\0', m->keylen) != NULL)
+			return -1;	/* keys never hold NUL */
 		memcpy(m->key, s, m->keylen);
+	}
 	n = get_u32(&r);
 	if (n > PROTO_COMMAND_MAX)
 		return -1;
-	if ((s = get_bytes(&r, n)) != NULL)
+	if ((s = get_bytes(&r, n)) != NULL) {
+		if (memchr(s, '\0', n) != NULL)
+			return -1;
 		memcpy(m->command, s, n);
+	}
 	return r.bad || r.left != 0 ? -1 : 0;
 }
 

@@ -1,0 +1,389 @@
+/*
+ * Fuzz target for the frame layer: the input is a byte stream as a peer
+ * would send it. Every whole frame goes to its type's decoder, as sfrun and
+ * sfrund do; what decodes is encoded again and must decode to the same.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "status.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* A broken invariant is a bug in lib/: name it and abort. */
+#define MUST(c) do {							\
+	if (!(c)) {							\
+		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);	\
+		abort();						\
+	}								\
+} while (0)
+
+#define STATUS_RUNS_MAX	16	/* runs kept per input for printing */
+
+/* Check that b holds exactly one whole frame of type want; its payload. */
+static const uint8_t *
+only_frame(const struct pbuf *b, uint32_t want, uint32_t *plen)
+{
+	const uint8_t	*p = NULL;
+	const char	*errstr = NULL;
+	uint32_t	 type = 0;
+	int		 n;
+
+	n = proto_next(b->data + b->off, pbuf_used(b), &type, &p, plen,
+	    &errstr);
+	MUST(n > 0 && (size_t)n == pbuf_used(b));
+	MUST(type == want);
+	return p;
+}
+
+/* Encoding that must reproduce the payload it was decoded from. */
+static void
+same_payload(const struct pbuf *b, uint32_t type, const uint8_t *p,
+    uint32_t len)
+{
+	const uint8_t	*q;
+	uint32_t	 qlen;
+
+	q = only_frame(b, type, &qlen);
+	MUST(qlen == len && memcmp(q, p, len) == 0);
+}
+
+/* Walk a string block: exactly n NUL-terminated strings fill len bytes. */
+static void
+walk_strings(const char *s, uint32_t len, uint32_t n)
+{
+	const char	*end = s + len;
+	uint32_t	 i;
+	size_t		 l;
+
+	for (i = 0; i < n; i++) {
+		MUST(s < end);
+		l = strnlen(s, (size_t)(end - s));
+		MUST(l < (size_t)(end - s));
+		s += l + 1;
+	}
+	MUST(s == end);
+}
+
+static void
+frame_run(const uint8_t *p, uint32_t len)
+{
+	struct proto_run	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	const char		*errstr = NULL;
+	uint32_t		 qlen;
+
+	if (proto_decode_run(p, len, &m, &errstr) == -1) {
+		MUST(errstr != NULL);
+		return;
+	}
+	MUST(m.keylen >= 1 && m.keylen <= PROTO_KEY_MAX);
+	MUST(memchr(m.key, '\0', m.keylen) == NULL);
+	MUST(m.argc >= 1);
+	walk_strings(m.argv, m.argvlen, m.argc);
+	walk_strings(m.env, m.envlen, m.envc);
+
+	MUST(proto_encode_run(&b, &m) == 0);
+	same_payload(&b, MSG_RUN, p, len);
+	q = only_frame(&b, MSG_RUN, &qlen);
+	MUST(proto_decode_run(q, qlen, &m2, &errstr) == 0);
+	MUST(m2.flags == m.flags && m2.umask == m.umask);
+	MUST(m2.join_window_ms == m.join_window_ms);
+	MUST(m2.run_timeout_ms == m.run_timeout_ms);
+	MUST(m2.kill_after_ms == m.kill_after_ms);
+	MUST(m2.linger_ms == m.linger_ms);
+	MUST(memcmp(m2.limits, m.limits, sizeof(m.limits)) == 0);
+	MUST(m2.keylen == m.keylen && memcmp(m2.key, m.key, m.keylen) == 0);
+	MUST(m2.argc == m.argc && m2.argvlen == m.argvlen &&
+	    memcmp(m2.argv, m.argv, m.argvlen) == 0);
+	MUST(m2.envc == m.envc && m2.envlen == m.envlen &&
+	    memcmp(m2.env, m.env, m.envlen) == 0);
+	pbuf_free(&b);
+}
+
+static void
+frame_joined(const uint8_t *p, uint32_t len)
+{
+	struct proto_joined	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+
+	if (proto_decode_joined(p, len, &m) == -1)
+		return;
+	MUST(m.led <= 1);
+	MUST(proto_encode_joined(&b, &m) == 0);
+	same_payload(&b, MSG_JOINED, p, len);
+	q = only_frame(&b, MSG_JOINED, &qlen);
+	MUST(proto_decode_joined(q, qlen, &m2) == 0);
+	MUST(m2.run_id == m.run_id && m2.age_ms == m.age_ms &&
+	    m2.led == m.led && m2.waiters == m.waiters);
+	pbuf_free(&b);
+}
+
+static void
+frame_data(const uint8_t *p, uint32_t len)
+{
+	struct pbuf	 b = { 0 };
+	const uint8_t	*q;
+	uint32_t	 qlen, stream, stream2;
+	uint64_t	 end, end2;
+
+	if (proto_decode_data(p, len, &stream, &end) == -1)
+		return;
+	MUST(stream <= 1);
+	MUST(proto_encode_data(&b, stream, end) == 0);
+	same_payload(&b, MSG_DATA, p, len);
+	q = only_frame(&b, MSG_DATA, &qlen);
+	MUST(proto_decode_data(q, qlen, &stream2, &end2) == 0);
+	MUST(stream2 == stream && end2 == end);
+	pbuf_free(&b);
+}
+
+/*
+ * Text longer than the struct holds is cut, and text after a NUL cannot
+ * be, so the payload need not come back byte for byte: the struct must.
+ */
+static void
+frame_done(const uint8_t *p, uint32_t len)
+{
+	struct proto_done	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+	size_t			 n;
+
+	if (proto_decode_done(p, len, &m) == -1)
+		return;
+	MUST(m.how >= DONE_EXITED && m.how <= DONE_FAILED);
+	n = strnlen(m.text, sizeof(m.text));
+	MUST(n < sizeof(m.text));
+	MUST(n == 0 || m.how == DONE_FAILED || m.how == DONE_EXEC_FAILED);
+	MUST(proto_encode_done(&b, &m) == 0);
+	if (len - 8 < sizeof(m.text))
+		same_payload(&b, MSG_DONE, p, len);
+	q = only_frame(&b, MSG_DONE, &qlen);
+	MUST(proto_decode_done(q, qlen, &m2) == 0);
+	MUST(m2.how == m.how && m2.value == m.value &&
+	    strcmp(m2.text, m.text) == 0);
+	pbuf_free(&b);
+}
+
+/* The command is a C string, so bytes after a NUL in it are not kept. */
+static void
+frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
+{
+	struct proto_status_run	*m, *m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+
+	/* Two of these are 2 KB each: keep them off the stack. */
+	if ((m = malloc(sizeof(*m))) == NULL ||
+	    (m2 = malloc(sizeof(*m2))) == NULL) {
+		free(m);
+		return;
+	}
+	if (proto_decode_status_run(p, len, m) == -1)
+		goto out;
+	MUST(m->keylen <= PROTO_KEY_MAX);
+	MUST(m->key[PROTO_KEY_MAX] == '\0');
+	MUST(m->command[PROTO_COMMAND_MAX] == '\0');
+	MUST((m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER)) ==
+	    0);
+	MUST(proto_encode_status_run(&b, m) == 0);
+	if (memchr(m->command, '\0', len - (48 + m->keylen + 4)) == NULL)
+		same_payload(&b, MSG_STATUS_RUN, p, len);
+	q = only_frame(&b, MSG_STATUS_RUN, &qlen);
+	MUST(proto_decode_status_run(q, qlen, m2) == 0);
+	MUST(m2->run_id == m->run_id && m2->age_ms == m->age_ms &&
+	    m2->bytes == m->bytes && m2->pid == m->pid &&
+	    m2->waiters == m->waiters && m2->flags == m->flags &&
+	    m2->linger_ms == m->linger_ms);
+	MUST(m2->keylen == m->keylen &&
+	    memcmp(m2->key, m->key, m->keylen) == 0);
+	MUST(strcmp(m2->command, m->command) == 0);
+	if (st != NULL)
+		MUST(status_add(st, m) == 0);
+	pbuf_free(&b);
+out:
+	free(m);
+	free(m2);
+}
+
+static void
+frame_counters(const uint8_t *p, uint32_t len, struct status *st)
+{
+	struct proto_counters	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+
+	if (proto_decode_counters(p, len, &m) == -1)
+		return;
+	MUST(proto_encode_counters(&b, &m) == 0);
+	same_payload(&b, MSG_STATUS_END, p, len);
+	q = only_frame(&b, MSG_STATUS_END, &qlen);
+	MUST(proto_decode_counters(q, qlen, &m2) == 0);
+	MUST(m2.runs_started == m.runs_started &&
+	    m2.invocations_joined == m.invocations_joined &&
+	    m2.invocations_total == m.invocations_total &&
+	    m2.server_pid == m.server_pid && m2.protocol == m.protocol);
+	status_counters(st, &m);
+	pbuf_free(&b);
+}
+
+static void
+frame_hello(const uint8_t *p, uint32_t len)
+{
+	struct pbuf	 b = { 0 };
+	const uint8_t	*q;
+	const char	*errstr = NULL;
+	uint32_t	 qlen, version;
+
+	if (proto_decode_hello(p, len, &version, &errstr) == -1) {
+		MUST(errstr != NULL);
+		return;
+	}
+	MUST(len == 8);
+	MUST(proto_encode_hello(&b) == 0);
+	q = only_frame(&b, MSG_HELLO, &qlen);
+	MUST(proto_decode_hello(q, qlen, &version, &errstr) == 0);
+	MUST(version == PROTOCOL_VERSION);
+	pbuf_free(&b);
+}
+
+static void
+frame_u32(const uint8_t *p, uint32_t len)
+{
+	struct pbuf	 b = { 0 };
+	const uint8_t	*q;
+	uint32_t	 qlen, v, v2;
+
+	if (proto_decode_u32(p, len, &v) == -1)
+		return;
+	MUST(proto_encode_u32(&b, MSG_OK, v) == 0);
+	same_payload(&b, MSG_OK, p, len);
+	q = only_frame(&b, MSG_OK, &qlen);
+	MUST(proto_decode_u32(q, qlen, &v2) == 0 && v2 == v);
+	pbuf_free(&b);
+}
+
+/* MSG_ERROR and MSG_FORGET, into buffers the size sfrun and sfrund use. */
+static void
+frame_text(uint32_t type, const uint8_t *p, uint32_t len)
+{
+	char		 text[PROTO_TEXT_MAX + 1], text2[PROTO_TEXT_MAX + 1];
+	size_t		 outlen;
+	struct pbuf	 b = { 0 };
+	const uint8_t	*q;
+	uint32_t	 qlen;
+	int		 r;
+
+	outlen = type == MSG_FORGET ? PROTO_KEY_MAX + 1 : sizeof(text);
+	r = proto_decode_text(p, len, text, outlen);
+	MUST((r == 0) == (memchr(p, '\0', len) == NULL));
+	if (r == -1)
+		return;
+	MUST(strlen(text) == len && memcmp(text, p, len) == 0);
+	MUST(proto_encode_text(&b, type, text, len) == 0);
+	same_payload(&b, type, p, len);
+	q = only_frame(&b, type, &qlen);
+	MUST(proto_decode_text(q, qlen, text2, outlen) == 0);
+	MUST(strcmp(text2, text) == 0);
+	pbuf_free(&b);
+}
+
+/* The payload length a frame header announces. */
+static uint32_t
+header_len(const uint8_t *data)
+{
+	uint32_t	hdr[2];
+
+	memcpy(hdr, data, sizeof(hdr));
+	return hdr[1];
+}
+
+/* Print what --status would, so that decoded runs reach the printers. */
+static void
+print_status(const struct status *st)
+{
+	static FILE	*null;
+
+	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
+		return;
+	status_print_table(st, null);
+	status_print_json(st, null);
+	fflush(null);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct status	*st;
+	const uint8_t	*p;
+	const char	*errstr;
+	uint32_t	 type, len;
+	int		 n, nruns = 0;
+
+	if ((st = status_new()) == NULL)
+		return 0;
+	for (;;) {
+		errstr = NULL;
+		n = proto_next(data, size, &type, &p, &len, &errstr);
+		if (n <= 0) {
+			MUST(n == 0 || errstr != NULL);
+			MUST(n == -1 || size < PROTO_HEADER_SIZE ||
+			    header_len(data) > size - PROTO_HEADER_SIZE);
+			break;
+		}
+		MUST((size_t)n <= size && (size_t)n == PROTO_HEADER_SIZE + len);
+		MUST(type >= MSG_HELLO && type < MSG_TYPE_MAX);
+		MUST(len <= proto_limit(type) && p == data + PROTO_HEADER_SIZE);
+		switch (type) {
+		case MSG_HELLO:
+			frame_hello(p, len);
+			break;
+		case MSG_RUN:
+			frame_run(p, len);
+			break;
+		case MSG_STATUS:
+		case MSG_STOP:
+		case MSG_BUSY:
+			MUST(len == 0);
+			break;
+		case MSG_FORGET:
+		case MSG_ERROR:
+			frame_text(type, p, len);
+			break;
+		case MSG_JOINED:
+			frame_joined(p, len);
+			break;
+		case MSG_DATA:
+			frame_data(p, len);
+			break;
+		case MSG_DONE:
+			frame_done(p, len);
+			break;
+		case MSG_STATUS_RUN:
+			frame_status_run(p, len,
+			    nruns++ < STATUS_RUNS_MAX ? st : NULL);
+			break;
+		case MSG_STATUS_END:
+			frame_counters(p, len, st);
+			break;
+		case MSG_OK:
+			frame_u32(p, len);
+			break;
+		}
+		data += n;
+		size -= (size_t)n;
+	}
+	print_status(st);
+	status_free(st);
+	return 0;
+}
