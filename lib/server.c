@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <libutil.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +104,8 @@ static struct {
 	int			 sigfd;
 	struct loop_io		*sigio;
 	uint64_t		 idle_ms;
-	struct loop_timer	*idle;
+	struct loop_timer	*idle_timer;
+	int			 idle;		/* no run, no client */
 	struct loop_timer	*spare;		/* make the next spool */
 	int			 stopping;
 	uint64_t		 next_id;
@@ -159,11 +161,17 @@ server_check(void)
 		loop_exit();
 		return;
 	}
-	if (srv.idle_ms > 0 && srv.nflights == 0 && srv.nconns == 0) {
-		if (!loop_timer_armed(srv.idle))
-			loop_timer_set(srv.idle, srv.idle_ms);
-	} else
-		loop_timer_stop(srv.idle);
+	if (srv.nflights == 0 && srv.nconns == 0) {
+		if (!srv.idle) {	/* just went idle: give memory back */
+			srv.idle = 1;
+			malloc_trim(0);
+		}
+		if (srv.idle_ms > 0 && !loop_timer_armed(srv.idle_timer))
+			loop_timer_set(srv.idle_timer, srv.idle_ms);
+	} else {
+		srv.idle = 0;
+		loop_timer_stop(srv.idle_timer);
+	}
 }
 
 static struct flight *
@@ -872,7 +880,7 @@ server_cleanup(void)
 		conn_close(c, NULL);
 	loop_io_del(srv.lio);
 	loop_io_del(srv.sigio);
-	loop_timer_free(srv.idle);
+	loop_timer_free(srv.idle_timer);
 	loop_timer_free(srv.spare);
 	loop_timer_free(srv.accept_retry);
 	spool_drop_spare();
@@ -928,7 +936,7 @@ server_main(const struct server_opts *o)
 	server_raise_limits();
 	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
 	    run_init() == -1 ||
-	    (srv.idle = loop_timer_new(idle_cb, NULL)) == NULL ||
+	    (srv.idle_timer = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==
 	    NULL ||
