@@ -146,7 +146,9 @@ lint: lint-man
 	    lib/*.c cmd/*.c -- -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"lint"' \
 	    $(BSD_CFLAGS) -Ilib
 	shellcheck -x $(SHELL_SCRIPTS)
-	shellcheck -x -e SC2030,SC2031,SC2034,SC2154 tests/*.bats
+	# The suites at warning level: their command strings for sfrun -c are
+	# single-quoted on purpose, and bats defines what they seem to lack.
+	shellcheck -x -S warning -e SC2030,SC2031,SC2034,SC2154 tests/*.bats
 
 lint-man:
 	mandoc -T lint -W warning man/sfrun.1 man/sfrund.1

@@ -212,7 +212,8 @@ repeat_a() {
 	unset SFRUN_SOCKET XDG_RUNTIME_DIR
 	export TMPDIR="$WORK/tmp"
 	run timeout 30 "$SFRUN" -k x -- touch marker
-	export SFRUN_SOCKET="$WORK/tmp/sfrun-$(id -u)/default.sock"
+	SFRUN_SOCKET="$WORK/tmp/sfrun-$(id -u)/default.sock"
+	export SFRUN_SOCKET
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %a "tmp/sfrun-$(id -u)")" = 700 ]

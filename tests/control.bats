@@ -676,6 +676,6 @@ PY
 	touch go
 	reap "$a"
 	[ "$RC" = 0 ]
-	[ "$(cat a.out)" = done ]
+	[ "$(cat a.out)" = "done" ]
 	reap_server "$d" sfrund.log
 }

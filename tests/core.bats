@@ -167,7 +167,8 @@ $(gate go); echo e2 >&2"
 death() {
 	local key=$1 sig=$2 signum i
 	signum=$(kill -l "$sig")
-	local cmd="$(gate go); kill -$sig \$\$; sleep 5"
+	local cmd
+	cmd="$(gate go); kill -$sig \$\$; sleep 5"
 	PIDS=()
 	wstatus "$SFRUN" -k "$key" -c "$cmd" >"$key.1.st" 2>"$key.1.err" 3>&- &
 	PIDS+=("$!")
@@ -227,7 +228,8 @@ death() {
 }
 
 @test "the run gets the leader's environment, not a joiner's" {
-	local cmd="$(gate go); echo \"v=\$LEADER_VAR\"; echo \"j=\${JOINER_VAR-unset}\""
+	local cmd
+	cmd="$(gate go); echo \"v=\$LEADER_VAR\"; echo \"j=\${JOINER_VAR-unset}\""
 	LEADER_VAR=from-leader spawn env.1 "$SFRUN" -k env -c "$cmd"
 	PIDS=("$LASTPID")
 	wait_for has_waiters env 1
@@ -410,7 +412,8 @@ death() {
 
 @test "default key: the same argv in another directory does not coalesce" {
 	mkdir one two
-	local cmd="echo run >>$WORK/count; $(gate "$WORK/go"); pwd"
+	local cmd
+	cmd="echo run >>$WORK/count; $(gate "$WORK/go"); pwd"
 	cd one
 	spawn "$WORK/d.1" "$SFRUN" -c "$cmd"
 	local p1=$LASTPID
@@ -472,7 +475,7 @@ servers() {
 	reap_all 0
 	[ "$(count_lines count)" -eq 1 ]
 	for i in $(seq 10); do
-		[ "$(cat "as.$i.out")" = done ]
+		[ "$(cat "as.$i.out")" = "done" ]
 		[ ! -s "as.$i.err" ]
 	done
 	[ "$(servers | wc -w)" -eq 1 ]

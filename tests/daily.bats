@@ -188,7 +188,7 @@ spools_are() {
 @test "--status --json: a 50-day linger shows its time left in full (no 32-bit wrap)" {
 	run timeout 30 "$SFRUN" --linger 50d -k L -c 'echo done'
 	[ "$status" -eq 0 ]
-	[ "$output" = done ]
+	[ "$output" = "done" ]
 	lingering L
 	local left
 	left=$(field L linger_left_ms)
@@ -433,7 +433,8 @@ check_completion() {
 	# -S given on the line is the server asked.
 	# (the default socket, in an empty private directory, has no server)
 	local sock=$SFRUN_SOCKET
-	mkdir -p -m 700 "$BATS_TEST_TMPDIR/xdg"
+	mkdir -p "$BATS_TEST_TMPDIR/xdg"
+	chmod 700 "$BATS_TEST_TMPDIR/xdg"
 	output=$(unset SFRUN_SOCKET; XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/xdg" \
 	    comp "$mode" sfrun -S "$sock" --forget al)
 	[ "$output" = alpha ]

@@ -3,6 +3,7 @@
 # The helpers below are the ones two or more suites use; a suite keeps its
 # own helpers in the suite.
 
+# shellcheck disable=SC2034 # the variables below are for the suites
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BUILD=${SFRUN_BUILD:-$TOP/build}	# make check SANITIZE=1 sets it
 SFRUN="$BUILD/sfrun"
@@ -34,7 +35,9 @@ teardown() {
 		touch "$WORK/$p" 2>/dev/null || true
 	done
 	for p in "$WORK"/*.kill; do
-		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null || true
+		if [ -e "$p" ]; then
+			kill -KILL "$(cat "$p")" 2>/dev/null || true
+		fi
 	done
 	stop_server
 }
@@ -49,11 +52,11 @@ server_pid() {
 
 # Stop this test's server for sure: TERM, then KILL it and its runs' process groups.
 stop_server() {
-	local pid i runs r
+	local pid runs r
 	pid=$(server_pid)
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
@@ -84,7 +87,7 @@ reap_server() {
 	cat "$2"
 	echo "sfrund $1: exit $RC"
 	[ "$RC" = 0 ]
-	[ -z "$(grep -E 'Sanitizer|runtime error' "$2")" ]
+	! grep -qE 'Sanitizer|runtime error' "$2"
 	[ ! -e "$SFRUN_SOCKET" ]
 	[ ! -e "$SFRUN_SOCKET.pid" ]
 }
@@ -128,11 +131,13 @@ size_at_least() {
 
 # gate NAME: shell code that waits (at most 60s) until ./NAME exists.
 gate() {
+	# shellcheck disable=SC2016 # expanded by the command's shell
 	printf 'n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1"
 }
 
 # gategrep PATTERN FILE: shell code that waits (at most 60s) until FILE holds PATTERN.
 gategrep() {
+	# shellcheck disable=SC2016 # expanded by the command's shell
 	printf 'n=0; until grep -q %s %s || [ $n -ge 3000 ]; do sleep 0.02; n=$((n+1)); done' "$1" "$2"
 }
 
