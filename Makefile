@@ -62,7 +62,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libsfrun.a
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
 
 # Each fuzz target, built without libFuzzer, replays its committed corpus.
-$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libsfrun.a
+$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/replay.c $(B)/libsfrun.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DCORPUS_DIR='"tests/fuzz/corpus/$*"' $(LDFLAGS) \
 	    -o $@ $< tests/fuzz/replay.c $(B)/libsfrun.a $(LIBS)
@@ -79,7 +79,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 
 fuzz-build: $(FUZZ_NAMES:%=build/fuzz/%)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) lib/*.h
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB_SRCS) lib/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
 

@@ -10,16 +10,8 @@
 
 #include "proto.h"
 #include "status.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* A broken invariant is a bug in lib/: name it and abort. */
-#define MUST(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);	\
-		abort();						\
-	}								\
-} while (0)
 
 #define STATUS_RUNS_MAX	16	/* runs kept per input for printing */
 

@@ -13,16 +13,8 @@
 #include "key.h"
 #include "proto.h"
 #include "status.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* A broken invariant is a bug in lib/: name it and abort. */
-#define MUST(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);	\
-		abort();						\
-	}								\
-} while (0)
 
 static void
 check(const uint8_t *data, size_t size)

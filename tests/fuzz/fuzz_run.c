@@ -9,16 +9,8 @@
 #include <string.h>
 
 #include "proto.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* A broken invariant is a bug in lib/: name it and abort. */
-#define MUST(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);	\
-		abort();						\
-	}								\
-} while (0)
 
 /* Check that [p, p + n) lies within the input [data, data + size). */
 static void
