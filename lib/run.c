@@ -63,6 +63,14 @@ struct run {
 	int			 on_chld;
 };
 
+/*
+ * What a child that could not exec writes to the error pipe: at which stage
+ * it failed and errno. A failure to set up (descriptors, directory) is the
+ * server's, and ends the run as a failure (125); a failure of execve itself
+ * is the command's (126, or 127 if it was not found).
+ */
+enum child_stage { CHILD_SETUP = 1, CHILD_EXEC };
+
 /* Runs watched through SIGCHLD, where there is no pidfd_open. */
 static LIST_HEAD(, run)	 chld_runs = LIST_HEAD_INITIALIZER(chld_runs);
 static int		 chld_fd = -1;
@@ -258,7 +266,7 @@ static void
 run_try_reap(struct run *r)
 {
 	siginfo_t	 si;
-	int		 stream, err = 0;
+	int		 stream, err, child[2];
 	uint64_t	 before = spool_bytes(r->spool);
 
 	memset(&si, 0, sizeof(si));
@@ -278,11 +286,16 @@ run_try_reap(struct run *r)
 	loop_timer_stop(r->deadline);
 	loop_timer_stop(r->killer);
 
-	if (read(r->errpipe, &err, sizeof(err)) != sizeof(err))
-		err = 0;
+	if (read(r->errpipe, child, sizeof(child)) != sizeof(child))
+		child[0] = child[1] = 0;
 	close(r->errpipe);
 	r->errpipe = -1;
-	if (err != 0) {
+	err = child[1];
+	if (child[0] == CHILD_SETUP) {
+		r->result.how = DONE_FAILED;
+		snprintf(r->result.text, sizeof(r->result.text),
+		    "cannot start the command: %s", strerror(err));
+	} else if (child[0] == CHILD_EXEC) {
 		r->result.how = DONE_EXEC_FAILED;
 		r->result.value = err;
 	} else if (si.si_code == CLD_EXITED) {
@@ -384,20 +397,30 @@ run_argv(const struct proto_run *req, char *line, size_t len)
 	return argv;
 }
 
+static void __attribute__((noreturn))
+run_child_fail(int errfd, enum child_stage stage)
+{
+	int	msg[2] = { (int)stage, errno };
+
+	(void)write(errfd, msg, sizeof(msg));
+	_exit(stage == CHILD_EXEC && msg[1] == ENOENT ? 127 : 126);
+}
+
 /*
  * In the child: a clean signal state, its own session and process group,
  * the invoker's umask, limits and directory, stdin from /dev/null, output
- * into the pipes, every other descriptor closed; then exec. An exec error is
- * written to the close-on-exec errpipe (fd 3 by then) and ends the child.
+ * into the pipes, every other descriptor closed; then exec. The error pipe
+ * is moved first and is a valid descriptor at every step (it ends up as fd
+ * 3, close-on-exec), so that any failure can be reported through it.
  */
 static void __attribute__((noreturn))
 run_child(const struct proto_run *req, int cwdfd, int out, int err,
-    int errpipe, char **argv, char **env)
+    int errfd, char **argv, char **env)
 {
 	extern char	**environ;
 	sigset_t	  none;
 	struct rlimit	  rl, cur;
-	int		  i, nul, e;
+	int		  i, nul, moved;
 
 	/* Handlers are reset by exec; these two the server ignores. */
 	sigemptyset(&none);
@@ -407,17 +430,19 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	setsid();
 
 	/* Move everything above the descriptors about to be set. */
-	out = fcntl(out, F_DUPFD_CLOEXEC, 10);
-	err = fcntl(err, F_DUPFD_CLOEXEC, 10);
-	errpipe = fcntl(errpipe, F_DUPFD_CLOEXEC, 10);
-	cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10);
-	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (out == -1 || err == -1 || errpipe == -1 || cwdfd == -1 ||
-	    nul == -1 || dup2(nul, 0) == -1 || dup2(out, 1) == -1 ||
-	    dup2(err, 2) == -1 || dup3(errpipe, 3, O_CLOEXEC) == -1)
-		goto fail;
+	if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, 10)) != -1)
+		errfd = moved;
+	if (moved == -1 ||
+	    (out = fcntl(out, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (err = fcntl(err, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    dup2(nul, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1 ||
+	    dup3(errfd, 3, O_CLOEXEC) == -1)
+		run_child_fail(errfd, CHILD_SETUP);
+	errfd = 3;
 	if (fchdir(cwdfd) == -1)
-		goto fail;
+		run_child_fail(errfd, CHILD_SETUP);
 	closefrom(4);
 	umask((mode_t)req->umask);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
@@ -434,11 +459,7 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	}
 	environ = env;
 	execvp(argv[0], argv);
-fail:
-	e = errno;
-	if (write(3, &e, sizeof(e)) == -1 && errpipe != -1)
-		(void)write(errpipe, &e, sizeof(e));
-	_exit(e == ENOENT ? 127 : 126);
+	run_child_fail(errfd, CHILD_EXEC);
 }
 
 /*

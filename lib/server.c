@@ -459,7 +459,9 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	}
 	if (c->nrfds != 1 || fstat(c->rfds[0], &st) == -1 ||
 	    !S_ISDIR(st.st_mode)) {
-		conn_fail(c, "run request without a working directory");
+		conn_fail(c, c->nrfds == 0 ? "no working directory came with "
+		    "the request (is the server out of descriptors?)" :
+		    "run request without a working directory");
 		return;
 	}
 	cwdfd = c->rfds[0];
