@@ -254,6 +254,13 @@ flight_done(void *arg)
 		loop_timer_set(f->linger, f->linger_ms);
 	else
 		flight_detach(f);
+	/*
+	 * The next run's spool is made once this one's end is written (the
+	 * timer fires after this batch of events): not while a command that
+	 * has just been started may already be exiting, which would delay its
+	 * reap, and before the next caller has even connected.
+	 */
+	loop_timer_set(srv.spare, 0);
 	f->busy = 1;
 	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
 		if (!(c->events & EPOLLOUT))
@@ -297,7 +304,6 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	TAILQ_INSERT_TAIL(&srv.flights, f, all);
 	srv.nflights++;
 	srv.counters.runs_started++;
-	loop_timer_set(srv.spare, 0);	/* after the answer is written */
 	server_check();
 	return f;
 }
@@ -500,7 +506,12 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
-	c->sendfd_at = c->written + pbuf_used(&c->out);
+	/*
+	 * The spool goes with the first byte not yet written: the client keeps
+	 * descriptors as they come and takes it at MSG_JOINED, and so the
+	 * hello and the answer leave in one message, not two.
+	 */
+	c->sendfd_at = c->written;
 	c->sendfd = spool_fd(run_spool(f->run));
 	proto_encode_joined(&c->out, &j);
 	if (req.flags & RUN_DETACH) {
@@ -958,6 +969,7 @@ server_main(const struct server_opts *o)
 		(void)write(ready, "", 1);
 		close(ready);
 	}
+	spool_prepare();
 	server_check();
 	if (loop_run() == -1)
 		log_warn("event loop: %s", strerror(errno));
