@@ -134,7 +134,7 @@ TIDY_CHECKS = -*,bugprone-*,-bugprone-easily-swappable-parameters,$\
 	clang-analyzer-*,$\
 	-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,$\
 	misc-redundant-expression,performance-*
-SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash .ci/run \
+SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash tests/valgrind.sh .ci/run \
 	$(wildcard bench/run bench/*.sh) contrib/completions/sfrun.bash
 
 lint: lint-man

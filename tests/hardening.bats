@@ -125,7 +125,7 @@ reap_clients() {
 	for i in $(seq "$1"); do
 		reap "${PIDS[$((i - 1))]}"
 		echo "client $i: exit $RC stdout=[$(cat "c$i.out")] stderr=[$(cat "c$i.err")]"
-		if [ "$RC" = 0 ] && [ "$(cat "c$i.out")" = done ] && [ ! -s "c$i.err" ]; then
+		if [ "$RC" = 0 ] && [ "$(cat "c$i.out")" = "done" ] && [ ! -s "c$i.err" ]; then
 			SERVED=$((SERVED + 1))
 		elif [ "$RC" = 125 ] && [ ! -s "c$i.out" ] &&
 		    [ "$(count_lines "c$i.err")" = 1 ] && grep -q '^sfrun: ' "c$i.err"; then
