@@ -27,7 +27,15 @@ endif
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"$(VERSION)"' \
 	     $(BSD_CFLAGS) -Ilib $(WARNINGS) $(CFLAGS)
+# libbsd and libmd are linked in statically by default: loading two more
+# shared libraries is a measurable part of a quick sfrun call (see README).
+# STATIC_BSD=0 links them dynamically, as a distribution may prefer.
+STATIC_BSD ?= 1
+ifeq ($(STATIC_BSD),1)
+LIBS	= -Wl,-Bstatic $(BSD_LIBS) -lmd -Wl,-Bdynamic
+else
 LIBS	= $(BSD_LIBS) -lmd
+endif
 
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
