@@ -43,23 +43,6 @@ same_payload(const struct pbuf *b, uint32_t type, const uint8_t *p,
 	MUST(qlen == len && memcmp(q, p, len) == 0);
 }
 
-/* Walk a string block: exactly n NUL-terminated strings fill len bytes. */
-static void
-walk_strings(const char *s, uint32_t len, uint32_t n)
-{
-	const char	*end = s + len;
-	uint32_t	 i;
-	size_t		 l;
-
-	for (i = 0; i < n; i++) {
-		MUST(s < end);
-		l = strnlen(s, (size_t)(end - s));
-		MUST(l < (size_t)(end - s));
-		s += l + 1;
-	}
-	MUST(s == end);
-}
-
 static void
 frame_run(const uint8_t *p, uint32_t len)
 {

@@ -21,26 +21,6 @@ inside(const uint8_t *data, size_t size, const char *p, uint32_t n)
 	MUST(q >= data && q <= data + size && n <= size - (size_t)(q - data));
 }
 
-/*
- * Walk a string block as run.c does, one strlen at a time: exactly n
- * NUL-terminated strings must fill its len bytes, no more and no fewer.
- */
-static void
-walk_strings(const char *s, uint32_t len, uint32_t n)
-{
-	const char	*end = s + len;
-	uint32_t	 i;
-	size_t		 l;
-
-	for (i = 0; i < n; i++) {
-		MUST(s < end);
-		l = strnlen(s, (size_t)(end - s));
-		MUST(l < (size_t)(end - s));	/* its NUL is inside */
-		s += l + 1;
-	}
-	MUST(s == end);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
