@@ -248,7 +248,6 @@ static void
 flight_done(void *arg)
 {
 	struct flight	*f = arg;
-	struct conn	*c, *next;
 
 	if (f->joinable && f->linger_ms > 0 && !srv.stopping)
 		loop_timer_set(f->linger, f->linger_ms);
@@ -261,12 +260,7 @@ flight_done(void *arg)
 	 * reap, and before the next caller has even connected.
 	 */
 	loop_timer_set(srv.spare, 0);
-	f->busy = 1;
-	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
-		if (!(c->events & EPOLLOUT))
-			conn_flush(c);
-	}
-	f->busy = 0;
+	flight_output(f);	/* the rest of the output, and the end */
 	flight_maybe_free(f);
 }
 
