@@ -495,16 +495,22 @@ hardening-probe') >env.out 2>env.err || rc=$?
 	no_sanitizer_report srv.log
 }
 
-@test "few descriptors on the server, 20 runs at once: each served or a clean 125, none hangs; it recovers" {
+# low_fd_server: a foreground server under `ulimit -n 24`, up and idle;
+# sets pid and base (its idle descriptor count) in the caller's locals.
+low_fd_server() {
 	(ulimit -n 24 && exec "$SFRUND" -f -S "$SFRUN_SOCKET" -i 0) >srv.log 2>&1 3>&- &
-	local pid=$!
+	pid=$!
 	BGPIDS+=("$pid")
 	wait_for test -S "$SFRUN_SOCKET"
 	export SFRUN_NO_AUTOSTART=1
 	normal_run "$pid"
 	wait_for pidfile_is "$pid"
-	local base
 	base=$(nfds "$pid")
+}
+
+@test "few descriptors on the server, 20 runs at once: each served or a clean 125, none hangs; it recovers" {
+	local pid base
+	low_fd_server
 	echo "idle descriptors: $base"
 	local i PIDS=()
 	for i in $(seq 20); do
@@ -530,15 +536,8 @@ hardening-probe') >env.out 2>env.err || rc=$?
 }
 
 @test "few descriptors on the server, 30 joiners: accept pauses, each served or a clean 125; it recovers" {
-	(ulimit -n 24 && exec "$SFRUND" -f -S "$SFRUN_SOCKET" -i 0) >srv.log 2>&1 3>&- &
-	local pid=$!
-	BGPIDS+=("$pid")
-	wait_for test -S "$SFRUN_SOCKET"
-	export SFRUN_NO_AUTOSTART=1
-	normal_run "$pid"
-	wait_for pidfile_is "$pid"
-	local base
-	base=$(nfds "$pid")
+	local pid base
+	low_fd_server
 	# One key: every client that gets in joins the one run, a descriptor
 	# each, until accept runs out and pauses; the rest wait in the backlog.
 	local i PIDS=()
