@@ -13,6 +13,9 @@ WARNINGS = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 	   -Wshadow -Wwrite-strings -Wpointer-arith -Werror
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
+# hiredis talks to Redis for the backend; only sfrund (its bridge) needs it.
+HIREDIS_CFLAGS != pkg-config --cflags hiredis
+HIREDIS_LIBS   != pkg-config --libs hiredis
 
 B	= build
 
@@ -26,7 +29,7 @@ LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DSFRUN_VERSION='"$(VERSION)"' \
-	     $(BSD_CFLAGS) -Ilib $(WARNINGS) $(CFLAGS)
+	     $(BSD_CFLAGS) $(HIREDIS_CFLAGS) -Ilib $(WARNINGS) $(CFLAGS)
 # libbsd and libmd are linked in statically by default: loading two more
 # shared libraries is a measurable part of a quick sfrun call (see README).
 # STATIC_BSD=0 links them dynamically, as a distribution may prefer.
@@ -63,7 +66,7 @@ $(B)/sfrun: $(B)/cmd/sfrun.o $(B)/libsfrun.a
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
 
 $(B)/sfrund: $(B)/cmd/sfrund.o $(B)/libsfrun.a
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsfrun.a $(LIBS) $(HIREDIS_LIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libsfrun.a
 	@mkdir -p $(@D)
@@ -89,7 +92,7 @@ fuzz-build: $(FUZZ_NAMES:%=build/fuzz/%)
 
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB_SRCS) lib/*.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS) $(HIREDIS_LIBS)
 
 fuzz: fuzz-build
 	for t in $(FUZZ_NAMES); do \

@@ -9,6 +9,7 @@
 #include "duration.h"
 #include "key.h"
 #include "proto.h"
+#include "redisurl.h"
 
 enum {
 	OPT_RUN_TIMEOUT = 256,
@@ -18,7 +19,13 @@ enum {
 	OPT_STATUS,
 	OPT_JSON,
 	OPT_FORGET,
-	OPT_STOP
+	OPT_STOP,
+	OPT_BACKEND,
+	OPT_PREFIX,
+	OPT_LOSS,
+	OPT_FALLBACK,
+	OPT_LEASE,
+	OPT_BACKEND_LINGER
 };
 
 static const struct option longopts[] = {
@@ -39,6 +46,12 @@ static const struct option longopts[] = {
 	{ "json",		no_argument,	   NULL, OPT_JSON },
 	{ "forget",		required_argument, NULL, OPT_FORGET },
 	{ "stop-server",	no_argument,	   NULL, OPT_STOP },
+	{ "backend",		required_argument, NULL, OPT_BACKEND },
+	{ "backend-prefix",	required_argument, NULL, OPT_PREFIX },
+	{ "on-leader-loss",	required_argument, NULL, OPT_LOSS },
+	{ "fallback",		required_argument, NULL, OPT_FALLBACK },
+	{ "lease",		required_argument, NULL, OPT_LEASE },
+	{ "backend-linger",	required_argument, NULL, OPT_BACKEND_LINGER },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL,			0,		   NULL, 0 }
@@ -70,9 +83,19 @@ usage(FILE *f)
 "  -q, --quiet            no messages of sfrun's own\n"
 "  -S, --socket PATH      server socket (default: $SFRUN_SOCKET, or per user)\n"
 "\n"
+"Across hosts (password from $SFRUN_REDIS_PASSWORD[_FILE], never argv):\n"
+"      --backend URL      coalesce through Redis: redis://[user@]host[:port][/db]\n"
+"                         or unix:///path[?db=N] (default: $SFRUN_BACKEND)\n"
+"      --backend-prefix P prefix of the Redis keys (default sfrun:)\n"
+"      --on-leader-loss fail|rerun  leader host lost: exit 75, or run again\n"
+"      --fallback local|fail        Redis unreachable: run here, or exit 125\n"
+"      --lease DUR        how long a leader's claim lasts unrenewed (15s)\n"
+"      --backend-linger DUR  keep a finished run's log in Redis (30s)\n"
+"\n"
 "DUR: a number with ms, s (default), m, h or d; 0 disables.\n"
 "Exit: the command's status; 124 timeout; 125 sfrun failed; 126/127 the\n"
-"command could not run; 75 --no-join found the key running.\n");
+"command could not run; 75 --no-join found the key running, or the leader\n"
+"host was lost.\n");
 }
 
 /* A usage error: one line, exit 125, nothing run. */
@@ -104,6 +127,29 @@ unknown(const char *arg, int opt)
 	bad("unknown option", shown, "not an sfrun option");
 }
 
+/*
+ * The backend URL, from --backend (argv) or SFRUN_BACKEND; "none" or empty
+ * is no backend. A password is refused on argv, where ps would show it.
+ */
+static const char *
+backend_url(const char *arg)
+{
+	struct redis_url	 u;
+	const char		*s = arg, *errstr;
+
+	if (s == NULL)
+		s = getenv("SFRUN_BACKEND");
+	if (s == NULL || *s == '\0' || strcmp(s, "none") == 0)
+		return NULL;
+	if (redisurl_parse(s, &u, &errstr) == -1)
+		bad(arg != NULL ? "--backend" : "SFRUN_BACKEND", s, errstr);
+	if (arg != NULL && u.pass[0] != '\0')
+		bad("--backend: a password on the command line shows in ps; "
+		    "set SFRUN_REDIS_PASSWORD or SFRUN_REDIS_PASSWORD_FILE",
+		    NULL, NULL);
+	return s;
+}
+
 static uint64_t
 dur(const char *opt, const char *arg)
 {
@@ -121,10 +167,14 @@ main(int argc, char *argv[])
 	struct client_opts	 o;
 	const char		*command = NULL, *forget = NULL, *errstr;
 	char			*shell[4];
+	const char		*backend = NULL;
 	int			 ch, status = 0, stop = 0, json = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.kill_after_ms = 5000;
+	o.prefix = "sfrun:";
+	o.lease_ms = 15000;
+	o.backend_linger_ms = 30000;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+k:c:t:w:ndvqS:hV", longopts,
 	    NULL)) != -1) {
@@ -186,6 +236,45 @@ main(int argc, char *argv[])
 		case OPT_STOP:
 			stop = 1;
 			break;
+		case OPT_BACKEND:
+			if (*optarg == '\0')
+				bad("--backend", optarg, "empty URL");
+			backend = optarg;
+			break;
+		case OPT_PREFIX:
+			if (strlen(optarg) > 256)
+				bad("--backend-prefix", optarg, "too long");
+			o.prefix = optarg;
+			break;
+		case OPT_LOSS:
+			if (strcmp(optarg, "rerun") == 0)
+				o.backend_flags |= BACKEND_RERUN;
+			else if (strcmp(optarg, "fail") == 0)
+				o.backend_flags &= ~BACKEND_RERUN;
+			else
+				bad("--on-leader-loss", optarg,
+				    "must be fail or rerun");
+			break;
+		case OPT_FALLBACK:
+			if (strcmp(optarg, "local") == 0)
+				o.backend_flags |= BACKEND_FALLBACK;
+			else if (strcmp(optarg, "fail") == 0)
+				o.backend_flags &= ~BACKEND_FALLBACK;
+			else
+				bad("--fallback", optarg,
+				    "must be local or fail");
+			break;
+		case OPT_LEASE:
+			o.lease_ms = dur("--lease", optarg);
+			if (o.lease_ms < 3000)
+				bad("--lease", optarg, "must be at least 3s");
+			break;
+		case OPT_BACKEND_LINGER:
+			o.backend_linger_ms = dur("--backend-linger", optarg);
+			if (o.backend_linger_ms == 0)
+				bad("--backend-linger", optarg,
+				    "must be more than 0");
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -227,6 +316,7 @@ main(int argc, char *argv[])
 		argc = 3;
 	} else if (argc == 0)
 		bad("no command given", NULL, NULL);
+	o.backend = backend_url(backend);
 	o.argc = argc;
 	o.argv = argv;
 	return client_run(&o);

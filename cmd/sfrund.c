@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "duration.h"
 #include "proto.h"
 #include "server.h"
@@ -31,10 +32,17 @@ usage(FILE *f)
 int
 main(int argc, char *argv[])
 {
+	extern char		**environ;
 	struct server_opts	 o;
 	const char		*errstr;
 	int			 ch;
 
+	/* A backend run's bridge, started by sfrund itself; not for people. */
+	if (argc >= 3 && strcmp(argv[1], "--bridge") == 0 &&
+	    strcmp(argv[2], "--") == 0) {
+		setproctitle_init(argc, argv, environ);
+		return bridge_main(argc - 3, argv + 3);
+	}
 	memset(&o, 0, sizeof(o));
 	o.idle_ms = UINT64_C(300) * 1000;
 	while ((ch = getopt_long(argc, argv, "fS:i:hV", longopts, NULL)) !=

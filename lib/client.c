@@ -311,7 +311,7 @@ client_close(struct client *c)
 /* Put argv, the environment and the limits into a run request. */
 static int
 client_request(const struct client_opts *o, const char *key,
-    struct pbuf *out, int *cwdfd)
+    const char *password, struct pbuf *out, int *cwdfd)
 {
 	extern char	**environ;
 	struct proto_run  req;
@@ -349,6 +349,14 @@ client_request(const struct client_opts *o, const char *key,
 	req.envlen = (uint32_t)env.len;
 	req.key = key;
 	req.keylen = (uint32_t)strlen(key);
+	if (o->backend != NULL) {
+		req.url = o->backend;
+		req.prefix = o->prefix;
+		req.password = password;
+		req.backend_flags = o->backend_flags;
+		req.lease_ms = o->lease_ms;
+		req.backend_linger_ms = o->backend_linger_ms;
+	}
 	r = proto_encode_run(out, &req);
 	pbuf_free(&args);
 	pbuf_free(&env);
@@ -481,6 +489,9 @@ client_result(const struct client_opts *o, const struct proto_done *d,
 	case DONE_EXEC_FAILED:
 		client_say(o->quiet, "%s: %s", d->text, strerror(d->value));
 		return d->value == ENOENT ? 127 : 126;
+	case DONE_LOST:
+		client_say(o->quiet, "%s", d->text);
+		return 75;
 	case DONE_TIMED_OUT:
 		client_say(o->quiet, "run %llu timed out (--run-timeout) and "
 		    "was ended with signal %d", (unsigned long long)id,
@@ -574,6 +585,39 @@ bad:
 	return 125;
 }
 
+/*
+ * The Redis password, for a backend run: $SFRUN_REDIS_PASSWORD, else the
+ * first line of $SFRUN_REDIS_PASSWORD_FILE, else none. -1 (said) if the
+ * file cannot be read.
+ */
+static int
+client_password(const struct client_opts *o, char *buf, size_t len)
+{
+	const char	*s = getenv("SFRUN_REDIS_PASSWORD");
+	const char	*path = getenv("SFRUN_REDIS_PASSWORD_FILE");
+	FILE		*f;
+
+	buf[0] = '\0';
+	if (s != NULL && *s != '\0') {
+		if (strlcpy(buf, s, len) < len)
+			return 0;
+		client_say(o->quiet, "SFRUN_REDIS_PASSWORD is too long");
+		return -1;
+	}
+	if (path == NULL || *path == '\0')
+		return 0;
+	if ((f = fopen(path, "re")) == NULL) {
+		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, (int)len, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
 /* sfrun [options] COMMAND: run it, or join the run of its key. */
 int
 client_run(const struct client_opts *o)
@@ -581,11 +625,14 @@ client_run(const struct client_opts *o)
 	struct client	 c;
 	struct pbuf	 out = { 0 };
 	char		 cause[PATH_MAX + 128], cwd[PATH_MAX];
-	char		 key[KEY_DERIVED_LEN + 1];
+	char		 key[KEY_DERIVED_LEN + 1], password[256] = "";
 	const char	*k = o->key;
 	int		 cwdfd, r;
 
 	client_arm_timeout(o);
+	if (o->backend != NULL && client_password(o, password,
+	    sizeof(password)) == -1)
+		return 125;
 	if (k == NULL) {
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
 			strlcpy(cwd, "(unreachable)", sizeof(cwd));
@@ -599,7 +646,7 @@ client_run(const struct client_opts *o)
 	}
 	c.quiet = o->quiet;
 	if (proto_encode_hello(&out) == -1 ||
-	    client_request(o, k, &out, &cwdfd) == -1) {
+	    client_request(o, k, password, &out, &cwdfd) == -1) {
 		client_say(o->quiet, "cannot build the request: %s",
 		    strerror(errno));
 		client_close(&c);
@@ -607,6 +654,8 @@ client_run(const struct client_opts *o)
 	}
 	r = client_send(&c, &out, &cwdfd, 1);
 	close(cwdfd);
+	explicit_bzero(password, sizeof(password));
+	explicit_bzero(out.data, out.cap);
 	pbuf_free(&out);
 	if (r == -1 && errno != EPIPE && errno != ECONNRESET) {
 		client_say(o->quiet, "cannot send to %s: %s", c.path,

@@ -18,6 +18,11 @@ struct client_opts {
 	int		 verbose;
 	int		 quiet;
 	int		 json;
+	const char	*backend;	/* Redis URL; NULL: none */
+	const char	*prefix;
+	uint32_t	 backend_flags;	/* BACKEND_* */
+	uint64_t	 lease_ms;
+	uint64_t	 backend_linger_ms;
 };
 
 int	 client_run(const struct client_opts *);

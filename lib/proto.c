@@ -97,7 +97,8 @@ proto_limit(uint32_t type)
 	case MSG_ERROR:
 		return PROTO_TEXT_MAX;
 	case MSG_STATUS_RUN:
-		return 44 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX;
+		return 44 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX + 16 +
+		    PROTO_HOLDER_MAX;
 	case MSG_STATUS_END:
 		return 32;
 	case MSG_OK:
@@ -304,7 +305,7 @@ proto_decode_hello(const uint8_t *p, uint32_t len, uint32_t *version,
 int
 proto_encode_run(struct pbuf *b, const struct proto_run *m)
 {
-	size_t	at = frame_begin(b, MSG_RUN);
+	size_t	at = frame_begin(b, MSG_RUN), blen;
 	int	f = 0, i;
 
 	f |= put_u32(b, m->flags);
@@ -325,6 +326,19 @@ proto_encode_run(struct pbuf *b, const struct proto_run *m)
 	f |= put_u32(b, m->envc);
 	f |= put_u32(b, m->envlen);
 	f |= pbuf_add(b, m->env, m->envlen);
+	f |= put_u32(b, m->backend_flags);
+	f |= put_u64(b, m->lease_ms);
+	f |= put_u64(b, m->backend_linger_ms);
+	if (m->url == NULL)
+		f |= put_u32(b, 0);
+	else {
+		blen = strlen(m->url) + strlen(m->prefix) +
+		    strlen(m->password) + 3;
+		f |= put_u32(b, (uint32_t)blen);
+		f |= pbuf_add(b, m->url, strlen(m->url) + 1);
+		f |= pbuf_add(b, m->prefix, strlen(m->prefix) + 1);
+		f |= pbuf_add(b, m->password, strlen(m->password) + 1);
+	}
 	return frame_end(b, at, f);
 }
 
@@ -333,8 +347,10 @@ int
 proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
     const char **errstr)
 {
-	struct reader	r = { p, len, 0 };
-	int		i;
+	struct reader	 r = { p, len, 0 };
+	const char	*backend;
+	uint32_t	 blen;
+	int		 i;
 
 	memset(m, 0, sizeof(*m));
 	m->flags = get_u32(&r);
@@ -355,9 +371,26 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 	m->envc = get_u32(&r);
 	m->envlen = get_u32(&r);
 	m->env = get_bytes(&r, m->envlen);
+	m->backend_flags = get_u32(&r);
+	m->lease_ms = get_u64(&r);
+	m->backend_linger_ms = get_u64(&r);
+	blen = get_u32(&r);
+	backend = get_bytes(&r, blen);
 	if (r.bad || r.left != 0) {
 		*errstr = "run request has the wrong length";
 		return -1;
+	}
+	if (blen > 0) {
+		if (blen > PROTO_BACKEND_MAX ||
+		    count_strings(backend, blen, 3) == -1 || *backend == '\0' ||
+		    (m->backend_flags & ~BACKEND_FLAGS_ALL) ||
+		    m->lease_ms < 3000) {
+			*errstr = "run request has a bad backend";
+			return -1;
+		}
+		m->url = backend;
+		m->prefix = m->url + strlen(m->url) + 1;
+		m->password = m->prefix + strlen(m->prefix) + 1;
 	}
 	if (m->flags & ~RUN_FLAGS_ALL) {
 		*errstr = "run request has unknown flags";
@@ -443,7 +476,8 @@ proto_encode_done(struct pbuf *b, const struct proto_done *m)
 
 	f |= put_u32(b, m->how);
 	f |= put_u32(b, (uint32_t)m->value);
-	if (m->how == DONE_FAILED || m->how == DONE_EXEC_FAILED)
+	if (m->how == DONE_FAILED || m->how == DONE_EXEC_FAILED ||
+	    m->how == DONE_LOST)
 		f |= pbuf_add(b, m->text, strnlen(m->text,
 		    sizeof(m->text) - 1));
 	return frame_end(b, at, f);
@@ -457,11 +491,11 @@ proto_decode_done(const uint8_t *p, uint32_t len, struct proto_done *m)
 
 	m->how = get_u32(&r);
 	m->value = (int32_t)get_u32(&r);
-	if (r.bad || m->how < DONE_EXITED || m->how > DONE_FAILED)
+	if (r.bad || m->how < DONE_EXITED || m->how > DONE_LOST)
 		return -1;
 	if (m->how != DONE_FAILED && m->how != DONE_EXEC_FAILED &&
-	    r.left != 0)
-		return -1;	/* only these two carry text */
+	    m->how != DONE_LOST && r.left != 0)
+		return -1;	/* only these three carry text */
 	n = r.left < sizeof(m->text) - 1 ? r.left : sizeof(m->text) - 1;
 	if (memchr(r.p, '\0', n) != NULL)
 		return -1;
@@ -473,10 +507,17 @@ proto_decode_done(const uint8_t *p, uint32_t len, struct proto_done *m)
 int
 proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 {
-	size_t		at = frame_begin(b, MSG_STATUS_RUN);
+	size_t		at;
 	uint32_t	cmdlen = (uint32_t)strnlen(m->command, PROTO_COMMAND_MAX);
+	uint32_t	holderlen = (uint32_t)strnlen(m->holder,
+			    PROTO_HOLDER_MAX);
 	int		f = 0;
 
+	if (m->keylen > PROTO_KEY_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	at = frame_begin(b, MSG_STATUS_RUN);
 	f |= put_u64(b, m->run_id);
 	f |= put_u64(b, m->age_ms);
 	f |= put_u64(b, m->bytes);
@@ -488,6 +529,10 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	f |= pbuf_add(b, m->key, m->keylen);
 	f |= put_u32(b, cmdlen);
 	f |= pbuf_add(b, m->command, cmdlen);
+	f |= put_u32(b, m->backend);
+	f |= put_u64(b, m->gen);
+	f |= put_u32(b, holderlen);
+	f |= pbuf_add(b, m->holder, holderlen);
 	return frame_end(b, at, f);
 }
 
@@ -523,6 +568,16 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 		if (memchr(s, '\0', n) != NULL)
 			return -1;
 		memcpy(m->command, s, n);
+	}
+	m->backend = get_u32(&r);
+	m->gen = get_u64(&r);
+	n = get_u32(&r);
+	if (m->backend > ROLE_LOCAL || n > PROTO_HOLDER_MAX)
+		return -1;
+	if ((s = get_bytes(&r, n)) != NULL) {
+		if (memchr(s, '\0', n) != NULL)
+			return -1;
+		memcpy(m->holder, s, n);
 	}
 	return r.bad || r.left != 0 ? -1 : 0;
 }

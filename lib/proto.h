@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_VERSION	1
+#define PROTOCOL_VERSION	2
 #define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
 
 #define PROTO_HEADER_SIZE	8
@@ -37,6 +37,8 @@
 #define PROTO_TEXT_MAX		4096
 #define PROTO_COMMAND_MAX	1024	/* command line shown by status */
 #define PROTO_NLIMITS		16	/* resource limits sent, RLIMIT_* order */
+#define PROTO_BACKEND_MAX	4096	/* url, prefix, password */
+#define PROTO_HOLDER_MAX	255	/* host:pid:nonce of a lease */
 
 enum msg_type {
 	MSG_HELLO = 1,		/* both ways: u32 magic, u32 version */
@@ -61,13 +63,19 @@ enum msg_type {
 #define RUN_NOJOIN	0x04	/* MSG_BUSY if the key is in flight */
 #define RUN_FLAGS_ALL	0x07
 
+/* MSG_RUN backend flags. */
+#define BACKEND_RERUN		0x01	/* --on-leader-loss rerun */
+#define BACKEND_FALLBACK	0x02	/* --fallback local */
+#define BACKEND_FLAGS_ALL	0x03
+
 /* MSG_DONE outcomes. */
 enum done_how {
 	DONE_EXITED = 1,	/* value: exit code */
 	DONE_SIGNALED,		/* value: signal number */
 	DONE_EXEC_FAILED,	/* value: errno of execve */
 	DONE_TIMED_OUT,		/* value: signal that ended it */
-	DONE_FAILED		/* text: what failed in the server */
+	DONE_FAILED,		/* text: what failed in the server */
+	DONE_LOST		/* text: the leader on another host was lost */
 };
 
 /* A decoded MSG_RUN. The pointers point into the frame's payload. */
@@ -87,6 +95,13 @@ struct proto_run {
 	uint32_t	 envc;
 	const char	*env;		/* envc NUL-terminated strings */
 	uint32_t	 envlen;
+	/* Redis backend; url NULL: none. Three NUL-terminated strings. */
+	uint32_t	 backend_flags;	/* BACKEND_* */
+	uint64_t	 lease_ms;
+	uint64_t	 backend_linger_ms;
+	const char	*url;
+	const char	*prefix;
+	const char	*password;	/* "" if none */
 };
 
 struct proto_joined {
@@ -113,10 +128,22 @@ struct proto_status_run {
 	char		 key[PROTO_KEY_MAX + 1];
 	uint32_t	 keylen;
 	char		 command[PROTO_COMMAND_MAX + 1];	/* args joined by ' ' */
+	uint32_t	 backend;	/* enum backend_role */
+	uint64_t	 gen;		/* the generation led or followed */
+	char		 holder[PROTO_HOLDER_MAX + 1];	/* host:pid:nonce */
 };
 #define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
 #define STATUS_KEEP	0x02
 #define STATUS_LINGER	0x04	/* ended; its result is still joinable */
+
+/* Where a run stands with its Redis backend. */
+enum backend_role {
+	ROLE_NONE = 0,		/* no backend */
+	ROLE_PENDING,		/* not elected yet */
+	ROLE_LEADER,		/* runs the command for every host */
+	ROLE_FOLLOWER,		/* replays another host's run */
+	ROLE_LOCAL		/* Redis was unreachable: --fallback local */
+};
 
 struct proto_counters {
 	uint64_t	 runs_started;

@@ -415,7 +415,7 @@ run_child_fail(int errfd, enum child_stage stage)
  */
 static void __attribute__((noreturn))
 run_child(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, char **argv, char **env)
+    int errfd, int sidefd, char **argv, char **env)
 {
 	extern char	**environ;
 	sigset_t	  none;
@@ -436,14 +436,17 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	    (out = fcntl(out, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (err = fcntl(err, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (sidefd != -1 &&
+	    (sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, 10)) == -1) ||
 	    (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    dup2(nul, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1 ||
-	    dup3(errfd, 3, O_CLOEXEC) == -1)
+	    dup3(errfd, 3, O_CLOEXEC) == -1 ||
+	    (sidefd != -1 && dup2(sidefd, RUN_SIDE_FD) == -1))
 		run_child_fail(errfd, CHILD_SETUP);
 	errfd = 3;
 	if (fchdir(cwdfd) == -1)
 		run_child_fail(errfd, CHILD_SETUP);
-	closefrom(4);
+	closefrom(sidefd != -1 ? RUN_SIDE_FD + 1 : 4);
 	umask((mode_t)req->umask);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
 		rl.rlim_cur = (rlim_t)req->limits[i][0];
@@ -458,7 +461,10 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 		setrlimit((int)i, &rl);
 	}
 	environ = env;
-	execvp(argv[0], argv);
+	if (sidefd != -1)
+		execv("/proc/self/exe", argv);	/* sfrund --bridge */
+	else
+		execvp(argv[0], argv);
 	run_child_fail(errfd, CHILD_EXEC);
 }
 
@@ -471,7 +477,7 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
  */
 static pid_t
 run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, char **argv, char **env)
+    int errfd, int sidefd, char **argv, char **env)
 {
 	extern char	**environ;
 	char	**volatile saved = environ;
@@ -481,7 +487,7 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
 	/* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork) */
 	if ((pid = vfork()) == 0)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Vfork) */
-		run_child(req, cwdfd, out, err, errfd, argv, env);
+		run_child(req, cwdfd, out, err, errfd, sidefd, argv, env);
 	environ = saved;
 	return pid;
 }
@@ -491,14 +497,14 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
  * started (pipes, spool, fork).
  */
 struct run *
-run_start(const struct proto_run *req, int cwdfd, uint64_t id,
+run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
     const struct run_cbs *cbs, void *arg, char *cause, size_t clen)
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	int		  exp[2] = { -1, -1 }, i;
 	char		**argv = NULL, **env = NULL, *keyvar = NULL;
-	char		 *idvar = NULL;
+	char		**bargv = NULL, *idvar = NULL;
 	const char	 *what = "out of memory";
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -513,6 +519,15 @@ run_start(const struct proto_run *req, int cwdfd, uint64_t id,
 	if ((argv = run_argv(req, r->command, sizeof(r->command))) == NULL ||
 	    (env = run_env(req, id, &keyvar, &idvar)) == NULL)
 		goto fail;
+	if (sidefd != -1) {	/* sfrund --bridge -- COMMAND... */
+		if ((bargv = reallocarray(NULL, req->argc + 4,
+		    sizeof(*bargv))) == NULL)
+			goto fail;
+		bargv[0] = (char *)"sfrund";
+		bargv[1] = (char *)"--bridge";
+		bargv[2] = (char *)"--";
+		memcpy(bargv + 3, argv, (req->argc + 1) * sizeof(*argv));
+	}
 	strlcpy(r->result.text, argv[0], sizeof(r->result.text));
 	what = "cannot create the spool";
 	if ((r->spool = spool_open()) == NULL)
@@ -530,8 +545,8 @@ run_start(const struct proto_run *req, int cwdfd, uint64_t id,
 
 	what = "cannot fork";
 	r->started = loop_now();
-	if ((r->pid = run_spawn(req, cwdfd, outp[1], errp[1], exp[1], argv,
-	    env)) == -1)
+	if ((r->pid = run_spawn(req, cwdfd, outp[1], errp[1], exp[1], sidefd,
+	    sidefd != -1 ? bargv : argv, env)) == -1)
 		goto fail;
 	close(outp[1]);
 	close(errp[1]);
@@ -541,6 +556,7 @@ run_start(const struct proto_run *req, int cwdfd, uint64_t id,
 	r->pipe[1] = errp[0];
 	r->errpipe = exp[0];
 	free(argv);
+	free(bargv);
 	free(env);
 	free(keyvar);
 	free(idvar);
@@ -586,6 +602,7 @@ fail:
 			close(exp[i]);
 	}
 	free(argv);
+	free(bargv);
 	free(env);
 	free(keyvar);
 	free(idvar);

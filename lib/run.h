@@ -16,7 +16,10 @@ struct run_cbs {
 	void	(*done)(void *);	/* reaped, pipes closed: result known */
 };
 
-struct run	*run_start(const struct proto_run *, int, uint64_t,
+/* A bridge run (sfrund --bridge) talks to the server on this descriptor. */
+#define RUN_SIDE_FD	4
+
+struct run	*run_start(const struct proto_run *, int, int, uint64_t,
 		    const struct run_cbs *, void *, char *, size_t);
 void		 run_cancel(struct run *);
 void		 run_free(struct run *);

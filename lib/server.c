@@ -57,6 +57,15 @@ struct flight {
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
+
+	/* A run through the Redis backend: what its bridge reports. */
+	int			 side;		/* -1: none */
+	struct loop_io		*side_io;
+	struct pbuf		 reports;
+	uint32_t		 role;		/* enum backend_role */
+	uint64_t		 gen;
+	char			 holder[PROTO_HOLDER_MAX + 1];
+	struct proto_done	 end;		/* how 0: the run's own */
 };
 
 enum conn_state {
@@ -134,6 +143,8 @@ flight_cmp(struct flight *a, struct flight *b)
 
 static void	flight_detach(struct flight *);
 static void	flight_maybe_free(struct flight *);
+static void	flight_side_close(struct flight *);
+static void	flight_side_cb(int, uint32_t, void *);
 
 /*
  * Exit once stopping and nothing runs (lingering results are dropped then);
@@ -209,6 +220,8 @@ flight_maybe_free(struct flight *f)
 	TAILQ_REMOVE(&srv.flights, f, all);
 	srv.nflights--;
 	run_free(f->run);
+	flight_side_close(f);
+	pbuf_free(&f->reports);
 	loop_timer_free(f->linger);
 	free(f->key);
 	free(f);
@@ -249,6 +262,9 @@ flight_done(void *arg)
 {
 	struct flight	*f = arg;
 
+	/* A bridge says how it ended before it exits: read that first. */
+	if (f->side != -1)
+		flight_side_cb(f->side, EPOLLIN, f);
 	if (f->joinable && f->linger_ms > 0 && !srv.stopping)
 		loop_timer_set(f->linger, f->linger_ms);
 	else
@@ -265,6 +281,168 @@ flight_done(void *arg)
 }
 
 static const struct run_cbs flight_cbs = { flight_output, flight_done };
+
+static void
+flight_side_close(struct flight *f)
+{
+	if (f->side == -1)
+		return;
+	loop_io_del(f->side_io);
+	f->side_io = NULL;
+	close(f->side);
+	f->side = -1;
+}
+
+/*
+ * One line from a bridge: "role leader|follower GEN HOLDER", "role local",
+ * "end failed|lost TEXT" or "end timeout SIGNAL". Anything else is logged
+ * and ignored: the bridge is our own program, but not trusted to be right.
+ */
+static void
+flight_report(struct flight *f, char *line)
+{
+	const char	*errstr;
+	char		*word, *rest = line;
+	long long	 n;
+
+	word = strsep(&rest, " ");
+	if (strcmp(word, "role") == 0 && rest != NULL) {
+		word = strsep(&rest, " ");
+		if (strcmp(word, "local") == 0) {
+			f->role = ROLE_LOCAL;
+			return;
+		}
+		n = rest != NULL ? strtonum(strsep(&rest, " "), 1, LLONG_MAX,
+		    &errstr) : 0;
+		if (n == 0 || rest == NULL)
+			goto bad;
+		if (strcmp(word, "leader") == 0) {
+			f->role = ROLE_LEADER;
+			f->keep = 1;	/* other hosts may wait on it */
+		} else if (strcmp(word, "follower") == 0)
+			f->role = ROLE_FOLLOWER;
+		else
+			goto bad;
+		f->gen = (uint64_t)n;
+		strlcpy(f->holder, rest, sizeof(f->holder));
+		return;
+	}
+	if (strcmp(word, "end") == 0 && rest != NULL) {
+		word = strsep(&rest, " ");
+		memset(&f->end, 0, sizeof(f->end));
+		if (strcmp(word, "timeout") == 0 && rest != NULL &&
+		    (n = strtonum(rest, 1, NSIG - 1, &errstr)) != 0) {
+			f->end.how = DONE_TIMED_OUT;
+			f->end.value = (int32_t)n;
+		} else if (strcmp(word, "failed") == 0 && rest != NULL)
+			f->end.how = DONE_FAILED;
+		else if (strcmp(word, "lost") == 0 && rest != NULL)
+			f->end.how = DONE_LOST;
+		else
+			goto bad;
+		if (f->end.how != DONE_TIMED_OUT)
+			strlcpy(f->end.text, rest, sizeof(f->end.text));
+		return;
+	}
+bad:
+	log_warn("run %llu: bad report from its bridge",
+	    (unsigned long long)f->id);
+}
+
+/*
+ * The bridge has something to say: take every whole line, until the socket
+ * is empty or closed.
+ */
+static void
+flight_side_cb(int fd, uint32_t events, void *arg)
+{
+	struct flight	*f = arg;
+	char		*line, *nl;
+	ssize_t		 n;
+
+	(void)events;
+	for (;;) {
+		if (pbuf_reserve(&f->reports, 4096) == -1) {
+			flight_side_close(f);
+			return;
+		}
+		n = read(fd, f->reports.data + f->reports.len,
+		    f->reports.cap - f->reports.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n > 0)
+			f->reports.len += (size_t)n;
+		while ((nl = memchr(f->reports.data + f->reports.off, '\n',
+		    pbuf_used(&f->reports))) != NULL) {
+			*nl = '\0';
+			line = (char *)f->reports.data + f->reports.off;
+			flight_report(f, line);
+			pbuf_consume(&f->reports, (size_t)(nl - line) + 1);
+		}
+		if (n <= 0 || pbuf_used(&f->reports) > PROTO_TEXT_MAX) {
+			flight_side_close(f);
+			return;
+		}
+	}
+}
+
+/*
+ * Start the bridge of a backend run: sfrund itself, as `sfrund --bridge`,
+ * with the command's argv and environment. It reads the request (without
+ * the environment, which it has) on its side descriptor, and reports there
+ * which part this host plays and any end of its own. --run-timeout is the
+ * bridge's to enforce: the leader tells the other hosts how its run ended.
+ */
+static struct run *
+flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
+    char *cause, size_t clen)
+{
+	struct proto_run	 local = *req;
+	struct pbuf		 b = { 0 };
+	struct run		*r;
+	int			 sv[2];
+	ssize_t			 n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(cause, clen, "socketpair: %s", strerror(errno));
+		return NULL;
+	}
+	local.run_timeout_ms = 0;
+	r = run_start(&local, cwdfd, sv[1], f->id, &flight_cbs, f, cause,
+	    clen);
+	close(sv[1]);
+	if (r == NULL) {
+		close(sv[0]);
+		return NULL;
+	}
+	f->side = sv[0];
+	f->role = ROLE_PENDING;
+	local = *req;
+	local.envc = 0;
+	local.env = NULL;
+	local.envlen = 0;
+	/*
+	 * Written whole while blocking: the bridge reads it at once, and if it
+	 * died, the write fails. Then the socket joins the loop.
+	 */
+	if (proto_encode_run(&b, &local) == 0) {
+		while (pbuf_used(&b) > 0 && ((n = write(sv[0], b.data + b.off,
+		    pbuf_used(&b))) > 0 || errno == EINTR))
+			if (n > 0)
+				pbuf_consume(&b, (size_t)n);
+	}
+	explicit_bzero(b.data, b.cap);
+	pbuf_free(&b);
+	shutdown(sv[0], SHUT_WR);
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    (f->side_io = loop_io_add(sv[0], EPOLLIN, flight_side_cb, f)) ==
+	    NULL)
+		log_warn("run %llu: cannot watch its bridge: %s",
+		    (unsigned long long)f->id, strerror(errno));
+	return r;
+}
 
 /* Start a run for req and enter it in the key table. */
 static struct flight *
@@ -285,9 +463,15 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	memcpy(f->key, req->key, req->keylen);
 	f->keylen = req->keylen;
 	f->id = ++srv.next_id;
+	f->side = -1;
 	TAILQ_INIT(&f->waiters);
-	f->run = run_start(req, cwdfd, f->id, &flight_cbs, f, cause, clen);
+	if (req->url != NULL)
+		f->run = flight_bridge(f, req, cwdfd, cause, clen);
+	else
+		f->run = run_start(req, cwdfd, -1, f->id, &flight_cbs, f,
+		    cause, clen);
 	if (f->run == NULL) {
+		flight_side_close(f);
 		loop_timer_free(f->linger);
 		free(f->key);
 		free(f);
@@ -347,6 +531,8 @@ conn_fill(struct conn *c)
 	}
 	if (frames == 0 && run_finished(f->run)) {
 		run_result(f->run, &d);
+		if (f->end.how != 0)
+			d = f->end;	/* the bridge's word on how it ended */
 		proto_encode_done(&c->out, &d);
 		c->done_sent = 1;
 		c->state = CONN_CLOSING;
@@ -543,6 +729,9 @@ conn_status(struct conn *c)
 		memcpy(s.key, f->key, f->keylen);
 		s.keylen = f->keylen;
 		strlcpy(s.command, run_command(f->run), sizeof(s.command));
+		s.backend = f->role;
+		s.gen = f->gen;
+		strlcpy(s.holder, f->holder, sizeof(s.holder));
 		proto_encode_status_run(&c->out, &s);
 	}
 	srv.counters.server_pid = getpid();

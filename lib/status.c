@@ -86,7 +86,8 @@ status_age(uint64_t ms, char *buf, size_t len)
 		    (unsigned long long)(s % 3600) / 60);
 }
 
-#define NCOLS	7
+#define NCOLS	8
+#define BACKEND_COL	6	/* shown only when a run has a backend */
 
 /* Append to a malloc'd string; it becomes NULL if memory runs out. */
 static void
@@ -98,6 +99,36 @@ status_append(char **s, const char *more)
 		t = NULL;
 	free(*s);
 	*s = t;
+}
+
+static const char *const role_names[] = { NULL, "pending", "leader",
+    "follower", "local" };
+
+/* The BACKEND cell: this host's part in a run across hosts. */
+static char *
+status_backend(const struct proto_status_run *r)
+{
+	char	*s = NULL, *host, *c;
+
+	if (r->backend == ROLE_NONE)
+		return strdup("-");
+	if (r->backend != ROLE_LEADER && r->backend != ROLE_FOLLOWER)
+		return strdup(role_names[r->backend]);
+	if ((host = key_escape(r->holder, strlen(r->holder))) == NULL)
+		return NULL;
+	/* host:pid:nonce: the host is what a person wants to see. */
+	if ((c = strrchr(host, ':')) != NULL) {
+		*c = '\0';
+		if ((c = strrchr(host, ':')) != NULL)
+			*c = '\0';
+	}
+	if (r->backend == ROLE_LEADER)
+		asprintf(&s, "leader g%llu", (unsigned long long)r->gen);
+	else
+		asprintf(&s, "follower g%llu of %s",
+		    (unsigned long long)r->gen, host);
+	free(host);
+	return s;
 }
 
 /* One table cell per column, escaped for the terminal. */
@@ -125,7 +156,8 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	cells[4] = strdup(buf);
 	status_human_bytes(r->bytes, buf, sizeof(buf));
 	cells[5] = strdup(buf);
-	cells[6] = key_escape(r->command, strlen(r->command));
+	cells[6] = status_backend(r);
+	cells[7] = key_escape(r->command, strlen(r->command));
 }
 
 /* One cell padded to its column's width; the last one ends the line. */
@@ -143,9 +175,10 @@ void
 status_print_table(const struct status *st, FILE *f)
 {
 	static const char	*head[NCOLS] = { "KEY", "RUN", "PID", "AGE",
-				    "WAITERS", "OUTPUT", "COMMAND" };
+				    "WAITERS", "OUTPUT", "BACKEND", "COMMAND" };
 	char			*(*cells)[NCOLS];
 	size_t			 width[NCOLS], i, j, w;
+	int			 backend = 0;
 
 	cells = calloc(st->nruns ? st->nruns : 1, sizeof(*cells));
 	if (cells == NULL)
@@ -160,12 +193,18 @@ status_print_table(const struct status *st, FILE *f)
 				width[j] = w;
 		}
 	}
+	/* The BACKEND column only when some run has a backend. */
+	for (i = 0; i < st->nruns; i++)
+		if (st->runs[i].backend != ROLE_NONE)
+			backend = 1;
 	for (j = 0; j < NCOLS; j++)
-		status_cell(f, head[j], width[j], j + 1 == NCOLS);
+		if (j != BACKEND_COL || backend)
+			status_cell(f, head[j], width[j], j + 1 == NCOLS);
 	for (i = 0; i < st->nruns; i++) {
 		for (j = 0; j < NCOLS; j++) {
-			status_cell(f, cells[i][j] ? cells[i][j] : "?",
-			    width[j], j + 1 == NCOLS);
+			if (j != BACKEND_COL || backend)
+				status_cell(f, cells[i][j] ? cells[i][j] : "?",
+				    width[j], j + 1 == NCOLS);
 			free(cells[i][j]);
 		}
 	}
@@ -263,11 +302,20 @@ status_print_json(const struct status *st, FILE *f)
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
 		fprintf(f, ",\"joinable\":%s,\"keep\":%s,\"lingering\":%s,"
-		    "\"linger_left_ms\":%llu}",
+		    "\"linger_left_ms\":%llu,\"backend\":",
 		    (r->flags & STATUS_DETACHED) ? "false" : "true",
 		    (r->flags & STATUS_KEEP) ? "true" : "false",
 		    (r->flags & STATUS_LINGER) ? "true" : "false",
 		    (unsigned long long)r->linger_ms);
+		if (r->backend == ROLE_NONE)
+			fputs("null}", f);
+		else {
+			fprintf(f, "{\"role\":\"%s\",\"gen\":%llu,"
+			    "\"holder\":", role_names[r->backend],
+			    (unsigned long long)r->gen);
+			status_json_string(f, r->holder, strlen(r->holder));
+			fputs("}}", f);
+		}
 	}
 	fputs("]}\n", f);
 }

@@ -87,6 +87,19 @@ sample_run(struct proto_run *m)
 	m->envlen = sizeof(env) - 1;
 }
 
+/* A valid run request with a Redis backend; the strings are static. */
+static void
+sample_backend(struct proto_run *m)
+{
+	sample_run(m);
+	m->backend_flags = BACKEND_RERUN | BACKEND_FALLBACK;
+	m->lease_ms = 15000;
+	m->backend_linger_ms = 30000;
+	m->url = "redis://ci@cache:6380/2";
+	m->prefix = "sfrun:";
+	m->password = "s3cret";
+}
+
 /* Encode m and copy its payload to out; returns the payload length or -1. */
 static long
 run_payload(const struct proto_run *m, uint8_t *out, size_t outlen)
@@ -593,6 +606,190 @@ test_run(void)
 	pbuf_free(&b);
 }
 
+/*
+ * Encode the sample request with a valid lease but no backend strings, then
+ * put the blen bytes of block where its empty backend block was; returns the
+ * payload length.
+ */
+static long
+run_with_block(uint8_t *buf, size_t cap, const char *block, uint32_t blen)
+{
+	struct proto_run	m;
+	uint32_t		u;
+	long			n;
+
+	sample_backend(&m);
+	m.url = NULL;
+	n = run_payload(&m, buf, cap);
+	if (n < 4 || (size_t)n + blen > cap)
+		return -1;
+	memcpy(&u, buf + n - 4, 4);
+	if (u != 0)
+		return -1;	/* the block length is not last */
+	memcpy(buf + n - 4, &blen, 4);
+	memcpy(buf + n, block, blen);
+	return n + blen;
+}
+
+/* MSG_RUN with and without a Redis backend. */
+static void
+test_run_backend(void)
+{
+	static uint8_t		 buf[PROTO_RUN_MAX];
+	static char		 url[2 * PROTO_BACKEND_MAX];
+	struct proto_run	 m, d;
+	uint32_t		 u;
+	long			 n, i;
+	int			 ok;
+
+	sample_backend(&m);
+	n = run_payload(&m, buf, sizeof(buf));
+	memset(&d, 'X', sizeof(d));
+	CHECK(decode_run(buf, n, &d) == 0, "backend: sample decodes");
+	CHECK(d.backend_flags == (BACKEND_RERUN | BACKEND_FALLBACK) &&
+	    d.lease_ms == 15000 && d.backend_linger_ms == 30000,
+	    "backend: numbers survive");
+	CHECK(d.url != NULL && d.prefix != NULL && d.password != NULL &&
+	    strcmp(d.url, m.url) == 0 && strcmp(d.prefix, "sfrun:") == 0 &&
+	    strcmp(d.password, "s3cret") == 0, "backend: strings survive");
+	CHECK(d.url != NULL && (const uint8_t *)d.url >= buf &&
+	    (const uint8_t *)d.password + strlen(d.password) < buf + n,
+	    "backend: strings point into the payload");
+	CHECK(d.keylen == 6 && memcmp(d.key, "deploy", 6) == 0 &&
+	    d.argc == 2 && d.envc == 3 && d.linger_ms == UINT64_MAX &&
+	    memcmp(d.env, m.env, m.envlen) == 0,
+	    "backend: the rest of the request survives");
+	memcpy(&u, buf + n - 4 - 8 - 8 - 4 - strlen(m.url) - 1 -
+	    strlen(m.prefix) - 1 - strlen(m.password) - 1, 4);
+	CHECK(u == (BACKEND_RERUN | BACKEND_FALLBACK),
+	    "backend: its block ends the payload");
+
+	/* Every truncation, and bytes after the block. */
+	ok = 1;
+	for (i = 0; i < n; i++)
+		ok &= decode_run(buf, i, &d) == -1;
+	CHECK(ok, "backend: every truncation refused");
+	buf[n] = 0;
+	CHECK(decode_run(buf, n + 1, &d) == -1,
+	    "backend: trailing byte refused");
+
+	/* Valid variations. */
+	sample_backend(&m);
+	m.password = "";
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 && d.password != NULL &&
+	    d.password[0] == '\0' && strcmp(d.prefix, "sfrun:") == 0,
+	    "backend: no password decodes as \"\"");
+	sample_backend(&m);
+	m.prefix = "";
+	m.password = "";
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 && d.prefix[0] == '\0' &&
+	    d.password[0] == '\0' && strcmp(d.url, m.url) == 0,
+	    "backend: empty prefix and password");
+	sample_backend(&m);
+	m.lease_ms = 3000;
+	m.backend_linger_ms = 0;
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 && d.lease_ms == 3000 &&
+	    d.backend_linger_ms == 0, "backend: lease of 3000 ms, no linger");
+	sample_backend(&m);
+	m.lease_ms = UINT64_MAX;
+	m.backend_linger_ms = UINT64_MAX;
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 && d.lease_ms == UINT64_MAX &&
+	    d.backend_linger_ms == UINT64_MAX, "backend: UINT64_MAX durations");
+	ok = 1;
+	for (u = 0; u <= BACKEND_FLAGS_ALL; u++) {
+		sample_backend(&m);
+		m.backend_flags = u;
+		n = run_payload(&m, buf, sizeof(buf));
+		ok &= decode_run(buf, n, &d) == 0 && d.backend_flags == u;
+	}
+	CHECK(ok, "backend: every combination of known flags");
+
+	/* The block at PROTO_BACKEND_MAX: url, "p", "" and three NULs. */
+	sample_backend(&m);
+	memset(url, 'u', PROTO_BACKEND_MAX - 4);
+	url[PROTO_BACKEND_MAX - 4] = '\0';
+	m.url = url;
+	m.prefix = "p";
+	m.password = "";
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 &&
+	    strlen(d.url) == PROTO_BACKEND_MAX - 4,
+	    "backend: block of PROTO_BACKEND_MAX bytes");
+
+	/* No backend: url, prefix and password come back NULL. */
+	sample_run(&m);
+	n = run_payload(&m, buf, sizeof(buf));
+	memset(&d, 'X', sizeof(d));
+	CHECK(decode_run(buf, n, &d) == 0 && d.url == NULL &&
+	    d.prefix == NULL && d.password == NULL && d.backend_flags == 0 &&
+	    d.lease_ms == 0 && d.backend_linger_ms == 0,
+	    "backend: none decodes as url NULL");
+	memcpy(&u, buf + n - 4, 4);
+	CHECK(u == 0, "backend: none is an empty block at the end");
+
+	/* Bad backends. */
+	sample_backend(&m);
+	m.backend_flags = BACKEND_FLAGS_ALL + 1;
+	run_rejects(&m, "backend: unknown flag bit refused");
+	m.backend_flags = 0x80000000U | BACKEND_RERUN;
+	run_rejects(&m, "backend: high flag bit refused");
+	sample_backend(&m);
+	m.lease_ms = 2999;
+	run_rejects(&m, "backend: lease of 2999 ms refused");
+	m.lease_ms = 0;
+	run_rejects(&m, "backend: lease of 0 refused");
+	sample_backend(&m);
+	m.url = "";
+	run_rejects(&m, "backend: empty url refused");
+	m.prefix = "";
+	m.password = "";
+	run_rejects(&m, "backend: three empty strings refused");
+	sample_backend(&m);
+	url[PROTO_BACKEND_MAX - 3] = '\0';
+	memset(url, 'u', PROTO_BACKEND_MAX - 3);
+	m.url = url;
+	m.prefix = "p";
+	m.password = "";
+	run_rejects(&m, "backend: block of PROTO_BACKEND_MAX + 1 refused");
+	memset(url, 'u', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	run_rejects(&m, "backend: block of twice PROTO_BACKEND_MAX refused");
+
+	/* Blocks the encoder cannot make: the wrong number of strings. */
+	n = run_with_block(buf, sizeof(buf), "redis://h\0sfrun:", 17);
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: block of 2 strings refused");
+	n = run_with_block(buf, sizeof(buf), "redis://h", 10);
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: block of 1 string refused");
+	n = run_with_block(buf, sizeof(buf), "redis://h\0p\0pw\0x", 17);
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: block of 4 strings refused");
+	n = run_with_block(buf, sizeof(buf), "redis://h\0p\0pw", 14);
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: last string not terminated refused");
+	n = run_with_block(buf, sizeof(buf), "redis://h\0p\0pw", 15);
+	CHECK(n > 0 && decode_run(buf, n, &d) == 0 &&
+	    strcmp(d.url, "redis://h") == 0 && strcmp(d.password, "pw") == 0,
+	    "backend: a hand-made block of 3 strings decodes");
+	u = UINT32_MAX;
+	memcpy(buf + n - 15 - 4, &u, 4);
+	CHECK(decode_run(buf, n, &d) == -1,
+	    "backend: block length UINT32_MAX refused");
+	u = 16;
+	memcpy(buf + n - 15 - 4, &u, 4);
+	CHECK(decode_run(buf, n, &d) == -1,
+	    "backend: block length one past the payload refused");
+	u = 14;
+	memcpy(buf + n - 15 - 4, &u, 4);
+	CHECK(decode_run(buf, n, &d) == -1,
+	    "backend: block length one short refused");
+}
+
 /* MSG_JOINED, MSG_DATA, MSG_STATUS_END and MSG_OK. */
 static void
 test_small(void)
@@ -680,7 +877,7 @@ test_done(void)
 		{ DONE_EXITED, 0 }, { DONE_EXITED, 3 }, { DONE_EXITED, 255 },
 		{ DONE_SIGNALED, 9 }, { DONE_EXEC_FAILED, ENOENT },
 		{ DONE_TIMED_OUT, 15 }, { DONE_EXITED, -1 },
-		{ DONE_SIGNALED, INT32_MIN },
+		{ DONE_SIGNALED, INT32_MIN }, { DONE_LOST, 0 },
 	};
 	static struct proto_done	m, d;
 	static uint8_t			buf[PROTO_HEADER_SIZE + 8 +
@@ -734,10 +931,36 @@ test_done(void)
 	how = 0;
 	memcpy(buf, &how, 4);
 	CHECK(proto_decode_done(buf, 8, &d) == -1, "done: how 0 refused");
-	how = DONE_FAILED + 1;
+	how = DONE_LOST + 1;
 	memcpy(buf, &how, 4);
 	CHECK(proto_decode_done(buf, 8, &d) == -1,
 	    "done: how past the last refused");
+
+	/* The leader on another host was lost: a text, as for FAILED. */
+	memset(&m, 0, sizeof(m));
+	m.how = DONE_LOST;
+	m.value = 75;
+	strlcpy(m.text, "run of deploy: leader web-2:4711:9f8e lost",
+	    sizeof(m.text));
+	proto_encode_done(&b, &m);
+	n = only_frame(&b, MSG_DONE, buf, sizeof(buf));
+	memset(&d, 'X', sizeof(d));
+	CHECK(n == 8 + (long)strlen(m.text) &&
+	    proto_decode_done(buf, (uint32_t)n, &d) == 0 &&
+	    d.how == DONE_LOST && d.value == 75 &&
+	    strcmp(d.text, m.text) == 0, "done: lost with text round-trips");
+	buf[n] = 'x';
+	CHECK(proto_decode_done(buf, (uint32_t)n + 1, &d) == 0 &&
+	    strlen(d.text) == strlen(m.text) + 1,
+	    "done: lost with one more byte of text");
+	buf[8] = '\0';
+	CHECK(proto_decode_done(buf, (uint32_t)n, &d) == -1,
+	    "done: lost text with a NUL refused");
+	how = DONE_TIMED_OUT;
+	memcpy(buf, &how, 4);
+	CHECK(proto_decode_done(buf, (uint32_t)n, &d) == -1,
+	    "done: timed out with text refused");
+	pbuf_free(&b);
 }
 
 /* MSG_STATUS_RUN, with the largest key and command. */
@@ -747,8 +970,8 @@ test_status_run(void)
 	static struct proto_status_run	m, d;
 	static uint8_t			buf[4 * PROTO_KEY_MAX];
 	struct pbuf			b = { 0 };
-	size_t				used;
-	uint32_t			u;
+	size_t				used, role;
+	uint32_t			u, save;
 	long				n, i;
 	int				ok;
 
@@ -762,6 +985,9 @@ test_status_run(void)
 	memcpy(m.key, "report\n", 7);
 	m.keylen = 7;
 	strlcpy(m.command, "./slow-report.sh --all", sizeof(m.command));
+	m.backend = ROLE_FOLLOWER;
+	m.gen = UINT64_MAX - 1;
+	strlcpy(m.holder, "web-2:4711:9f8e", sizeof(m.holder));
 	proto_encode_status_run(&b, &m);
 	n = only_frame(&b, MSG_STATUS_RUN, buf, sizeof(buf));
 	memset(&d, 'X', sizeof(d));
@@ -774,6 +1000,47 @@ test_status_run(void)
 	    d.key[7] == '\0', "status run: key survives, terminated");
 	CHECK(strcmp(d.command, m.command) == 0,
 	    "status run: command survives");
+	CHECK(d.backend == ROLE_FOLLOWER && d.gen == UINT64_MAX - 1 &&
+	    strcmp(d.holder, "web-2:4711:9f8e") == 0,
+	    "status run: backend role, gen and holder survive");
+
+	/* The backend role: every known one, and the first unknown. */
+	role = 48 + m.keylen + 4 + strlen(m.command);
+	memcpy(&save, buf + role, 4);
+	CHECK(save == ROLE_FOLLOWER, "status run: role after the command");
+	ok = 1;
+	for (u = ROLE_NONE; u <= ROLE_LOCAL; u++) {
+		memcpy(buf + role, &u, 4);
+		ok &= proto_decode_status_run(buf, (uint32_t)n, &d) == 0 &&
+		    d.backend == u;
+	}
+	CHECK(ok, "status run: every known role decodes");
+	u = ROLE_LOCAL + 1;
+	memcpy(buf + role, &u, 4);
+	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
+	    "status run: role past ROLE_LOCAL refused");
+	u = UINT32_MAX;
+	memcpy(buf + role, &u, 4);
+	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
+	    "status run: role UINT32_MAX refused");
+	memcpy(buf + role, &save, 4);
+
+	/* The holder: its length after role and gen, no NUL inside. */
+	memcpy(&save, buf + role + 12, 4);
+	CHECK(save == strlen(m.holder) && (long)(role + 16 + save) == n,
+	    "status run: holder ends the payload");
+	u = PROTO_HOLDER_MAX + 1;
+	memcpy(buf + role + 12, &u, 4);
+	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
+	    "status run: holder length over the max refused");
+	memcpy(buf + role + 12, &save, 4);
+	buf[role + 16 + 5] = '\0';
+	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
+	    "status run: NUL in the holder refused");
+	buf[role + 16 + 5] = ':';
+	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == 0 &&
+	    strcmp(d.holder, "web-2:4711:9f8e") == 0,
+	    "status run: restored payload decodes");
 
 	/* Damage. */
 	ok = 1;
@@ -799,14 +1066,26 @@ test_status_run(void)
 	m.keylen = PROTO_KEY_MAX;
 	memset(m.command, 'c', PROTO_COMMAND_MAX);
 	m.command[PROTO_COMMAND_MAX] = '\0';
+	memset(m.holder, 'h', PROTO_HOLDER_MAX);
+	m.holder[PROTO_HOLDER_MAX] = '\0';
+	m.backend = ROLE_LEADER;
 	CHECK(proto_encode_status_run(&b, &m) == 0,
 	    "status run: largest entry encodes");
 	n = only_frame(&b, MSG_STATUS_RUN, buf, sizeof(buf));
 	CHECK(n == (long)proto_limit(MSG_STATUS_RUN) &&
 	    proto_decode_status_run(buf, (uint32_t)n, &d) == 0 &&
 	    d.keylen == PROTO_KEY_MAX && d.key[PROTO_KEY_MAX] == '\0' &&
-	    strlen(d.command) == PROTO_COMMAND_MAX,
+	    strlen(d.command) == PROTO_COMMAND_MAX &&
+	    strlen(d.holder) == PROTO_HOLDER_MAX && d.backend == ROLE_LEADER,
 	    "status run: largest entry round-trips at the limit");
+	u = PROTO_HOLDER_MAX + 1;
+	role = 48 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX;
+	memcpy(buf + role + 12, &u, 4);
+	buf[n] = 'h';
+	CHECK(proto_decode_status_run(buf, (uint32_t)n + 1, &d) == -1,
+	    "status run: 256-byte holder present, refused");
+	u = PROTO_HOLDER_MAX;
+	memcpy(buf + role + 12, &u, 4);
 	u = PROTO_COMMAND_MAX + 1;
 	memcpy(buf + 48 + PROTO_KEY_MAX, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
@@ -833,6 +1112,10 @@ test_status_run(void)
 	m.keylen = PROTO_KEY_MAX + 1;
 	CHECK(proto_encode_status_run(&b, &m) == -1 && pbuf_used(&b) == used,
 	    "status run: oversized key not encoded, buffer unchanged");
+	/* Without a holder the frame would be under the limit: no matter. */
+	m.holder[0] = '\0';
+	CHECK(proto_encode_status_run(&b, &m) == -1 && pbuf_used(&b) == used,
+	    "status run: oversized key, no holder, not encoded");
 	pbuf_free(&b);
 }
 
@@ -1026,7 +1309,17 @@ run_sane(const struct proto_run *m, const uint8_t *p, uint32_t len)
 		return 0;
 	for (i = nul = 0; i < m->envlen; i++)
 		nul += m->env[i] == '\0';
-	return nul == m->envc;
+	if (nul != m->envc)
+		return 0;
+	if (m->url == NULL)
+		return m->prefix == NULL && m->password == NULL;
+	if (m->backend_flags & ~BACKEND_FLAGS_ALL || m->lease_ms < 3000 ||
+	    m->url < (const char *)p || *m->url == '\0' ||
+	    m->prefix != m->url + strlen(m->url) + 1 ||
+	    m->password != m->prefix + strlen(m->prefix) + 1 ||
+	    m->password + strlen(m->password) + 1 - m->url > PROTO_BACKEND_MAX)
+		return 0;
+	return m->password + strlen(m->password) < end;
 }
 
 /* Change a few bytes of a valid payload, or cut or extend it. */
@@ -1075,7 +1368,7 @@ test_fuzz(void)
 	int				 odd[10] = { 0 }, runs_ok = 0;
 
 	/* Valid payloads to damage. */
-	sample_run(&run);
+	sample_backend(&run);
 	seedlen[0] = run_payload(&run, seed[0], sizeof(seed[0]));
 	proto_encode_hello(&b);
 	seedlen[1] = only_frame(&b, MSG_HELLO, seed[1], sizeof(seed[1]));
@@ -1098,6 +1391,9 @@ test_fuzz(void)
 	sr.keylen = 3;
 	memcpy(sr.key, "abc", 3);
 	strlcpy(sr.command, "make all", sizeof(sr.command));
+	sr.backend = ROLE_LEADER;
+	sr.gen = 3;
+	strlcpy(sr.holder, "h:1:n", sizeof(sr.holder));
 	proto_encode_status_run(&b, &sr);
 	seedlen[5] = only_frame(&b, MSG_STATUS_RUN, seed[5], sizeof(seed[5]));
 	pbuf_free(&b);
@@ -1149,13 +1445,15 @@ test_fuzz(void)
 		rc = proto_decode_done(buf, len, &done);
 		odd[4] |= rc != 0 && rc != -1;
 		odd[4] |= rc == 0 && (done.how < DONE_EXITED ||
-		    done.how > DONE_FAILED ||
+		    done.how > DONE_LOST ||
 		    memchr(done.text, '\0', sizeof(done.text)) == NULL);
 		rc = proto_decode_status_run(buf, len, &sr);
 		odd[5] |= rc != 0 && rc != -1;
 		odd[5] |= rc == 0 && (sr.keylen > PROTO_KEY_MAX ||
 		    sr.key[PROTO_KEY_MAX] != '\0' ||
-		    sr.command[PROTO_COMMAND_MAX] != '\0');
+		    sr.command[PROTO_COMMAND_MAX] != '\0' ||
+		    sr.holder[PROTO_HOLDER_MAX] != '\0' ||
+		    sr.backend > ROLE_LOCAL);
 		rc = proto_decode_counters(buf, len, &counters);
 		odd[6] |= rc != 0 && rc != -1;
 		odd[6] |= rc == 0 && len != 32;
@@ -1197,6 +1495,7 @@ main(void)
 	test_stream();
 	test_hello();
 	test_run();
+	test_run_backend();
 	test_small();
 	test_done();
 	test_status_run();

@@ -1,0 +1,211 @@
+/*
+ * One connection to Redis, for one bridge. A command that fails on the
+ * connection (refused, reset, timed out) is sent again on a new connection
+ * until a deadline: an I/O error is not an answer. What Redis answers, an
+ * error reply included, is the caller's to judge.
+ *
+ * hiredis 0.14 sets no reply timeout by itself and keeps none across a
+ * reconnect: it is set on every new context, above the XREAD BLOCK time so
+ * that a blocked read is never taken for a dead server.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "redis.h"
+
+#define RETRY_MIN_MS	50
+#define RETRY_MAX_MS	1000
+
+struct redis {
+	struct redis_url	 url;
+	char			 password[256];
+	redisContext		*c;
+	char			 error[1024];
+	int			 fatal;		/* refused: no use retrying */
+};
+
+uint64_t
+redis_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+redis_tv(uint64_t ms)
+{
+	struct timeval	tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
+			    1000 };
+
+	return tv;
+}
+
+static void
+redis_drop(struct redis *r)
+{
+	if (r->c != NULL)
+		redisFree(r->c);
+	r->c = NULL;
+}
+
+/* Connect, log in and select the database. -1 with r->error. */
+static int
+redis_connect(struct redis *r)
+{
+	const struct redis_url	*u = &r->url;
+	redisReply		*rep;
+	char			 where[PATH_MAX + 300];
+
+	redis_drop(r);
+	if (u->host[0] != '\0') {
+		snprintf(where, sizeof(where), "redis at %s:%d", u->host,
+		    u->port);
+		r->c = redisConnectWithTimeout(u->host, u->port,
+		    redis_tv(REDIS_CONNECT_MS));
+	} else {
+		snprintf(where, sizeof(where), "redis at %s", u->path);
+		r->c = redisConnectUnixWithTimeout(u->path,
+		    redis_tv(REDIS_CONNECT_MS));
+	}
+	if (r->c == NULL || r->c->err) {
+		snprintf(r->error, sizeof(r->error), "cannot connect to "
+		    "%.400s: %.300s",
+		    where, r->c != NULL ? r->c->errstr : "out of memory");
+		redis_drop(r);
+		return -1;
+	}
+	/* The command this bridge runs must not inherit the connection. */
+	fcntl(r->c->fd, F_SETFD, FD_CLOEXEC);
+	redisSetTimeout(r->c, redis_tv(REDIS_REPLY_MS));
+	if (r->password[0] != '\0') {
+		if (u->user[0] != '\0')
+			rep = redisCommand(r->c, "AUTH %s %s", u->user,
+			    r->password);
+		else
+			rep = redisCommand(r->c, "AUTH %s", r->password);
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			snprintf(r->error, sizeof(r->error), "%.400s refused "
+			    "the login%s%.128s: %.300s", where, u->user[0] ? " of user " :
+			    "", u->user, rep != NULL ? rep->str :
+			    r->c->errstr);
+			r->fatal = rep != NULL;
+			freeReplyObject(rep);
+			redis_drop(r);
+			return -1;
+		}
+		freeReplyObject(rep);
+	}
+	if (u->db != 0) {
+		rep = redisCommand(r->c, "SELECT %d", u->db);
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			snprintf(r->error, sizeof(r->error), "%.400s: SELECT "
+			    "%d: %.300s", where, u->db, rep != NULL ? rep->str :
+			    r->c->errstr);
+			r->fatal = rep != NULL;
+			freeReplyObject(rep);
+			redis_drop(r);
+			return -1;
+		}
+		freeReplyObject(rep);
+	}
+	return 0;
+}
+
+/* Connect once; NULL with cause if Redis cannot be reached or refuses. */
+struct redis *
+redis_open(const struct redis_url *u, const char *password, char *cause,
+    size_t clen)
+{
+	struct redis	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(cause, clen, "out of memory");
+		return NULL;
+	}
+	r->url = *u;
+	strlcpy(r->password, password != NULL && *password != '\0' ?
+	    password : u->pass, sizeof(r->password));
+	if (redis_connect(r) == -1) {
+		strlcpy(cause, r->error, clen);
+		redis_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Send a command (as an argv) and read its reply, reconnecting after an
+ * I/O error until deadline (CLOCK_MONOTONIC, ms). NULL with redis_error()
+ * if there was no answer by then.
+ */
+redisReply *
+redis_argv(struct redis *r, uint64_t deadline, int argc, const char **argv,
+    const size_t *lens)
+{
+	redisReply	*rep;
+	uint64_t	 wait = RETRY_MIN_MS, now;
+
+	for (;;) {
+		if (r->c != NULL || redis_connect(r) == 0) {
+			rep = redisCommandArgv(r->c, argc, argv, lens);
+			if (rep != NULL)
+				return rep;
+			snprintf(r->error, sizeof(r->error), "redis: %.300s",
+			    r->c->errstr);
+			redis_drop(r);
+		}
+		if (r->fatal || (now = redis_now()) >= deadline)
+			return NULL;
+		if (wait > deadline - now)
+			wait = deadline - now;
+		usleep((useconds_t)wait * 1000);
+		if ((wait *= 2) > RETRY_MAX_MS)
+			wait = RETRY_MAX_MS;
+	}
+}
+
+/* A command of whitespace-separated words (no binary data); see redis_argv. */
+redisReply *
+redis_cmd(struct redis *r, uint64_t deadline, const char *fmt, ...)
+{
+	const char	*argv[16];
+	size_t		 lens[16];
+	char		 buf[2048], *p, *word;
+	va_list		 ap;
+	int		 argc = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (p = buf; argc < 16 && (word = strsep(&p, " ")) != NULL;) {
+		if (*word == '\0')
+			continue;
+		argv[argc] = word;
+		lens[argc++] = strlen(word);
+	}
+	return redis_argv(r, deadline, argc, argv, lens);
+}
+
+const char *
+redis_error(const struct redis *r)
+{
+	return r->error;
+}
+
+void
+redis_close(struct redis *r)
+{
+	if (r == NULL)
+		return;
+	redis_drop(r);
+	explicit_bzero(r->password, sizeof(r->password));
+	free(r);
+}
