@@ -859,21 +859,29 @@ bridge_run(struct bridge *b)
 {
 	enum outcome	how;
 	char		host[PROTO_HOLDER_MAX + 1];
-	int		value;
+	int		value, again = 0;
 
 	for (;;) {
-		if (bridge_acquire(b))
+		if (bridge_acquire(b)) {
+			if (again)
+				bridge_say("running generation %llu of %s here",
+				    (unsigned long long)b->gen, b->key);
 			bridge_lead(b, 1);
+		}
+		bridge_holder_host(b, host, sizeof(host));
+		if (again)
+			bridge_say("following generation %llu of %s on %s",
+			    (unsigned long long)b->gen, b->key, host);
 		if (bridge_follow(b, &how, &value))
 			bridge_exit(b, how, value);
-		bridge_holder_host(b, host, sizeof(host));
 		if (!(b->req.backend_flags & BACKEND_RERUN))
 			bridge_end(b, 75, "the run of %s on %s (generation "
 			    "%llu) lost its leader before it ended", b->key,
 			    host, (unsigned long long)b->gen);
 		bridge_say("the run of %s on %s (generation %llu) lost its "
-		    "leader; running it again (--on-leader-loss rerun)",
-		    b->key, host, (unsigned long long)b->gen);
+		    "leader; it runs again (--on-leader-loss rerun)", b->key,
+		    host, (unsigned long long)b->gen);
+		again = 1;
 	}
 }
 

@@ -103,6 +103,19 @@ redis_connect(struct redis *r)
 		}
 		freeReplyObject(rep);
 	}
+	/* Without a password, a server that wants one says so here. */
+	rep = redisCommand(r->c, "PING");
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+		snprintf(r->error, sizeof(r->error), "%.400s: %.300s%s", where,
+		    rep != NULL ? rep->str : r->c->errstr, rep != NULL &&
+		    strncmp(rep->str, "NOAUTH", 6) == 0 ? " (set "
+		    "SFRUN_REDIS_PASSWORD or SFRUN_REDIS_PASSWORD_FILE)" : "");
+		r->fatal = rep != NULL;
+		freeReplyObject(rep);
+		redis_drop(r);
+		return -1;
+	}
+	freeReplyObject(rep);
 	if (u->db != 0) {
 		rep = redisCommand(r->c, "SELECT %d", u->db);
 		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {

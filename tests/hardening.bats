@@ -141,19 +141,24 @@ reap_clients() {
 	[ "$bad" = 0 ]
 }
 
+# The protocol version this build speaks, for the hand-made frames below.
+SFRUN_PROTO=$("$SFRUN" --version | sed -n 's/.*(protocol \([0-9]*\)).*/\1/p')
+export SFRUN_PROTO
+
 # Python helpers for speaking the protocol by hand (no single quote in the
 # python code of this file: it is quoted for the shell). Frames are two native
 # u32 (type, payload length) and the payload.
 PYLIB='
 import os, random, resource, socket, struct, sys, time
 MAGIC = 0x75726673
+PROTO = int(os.environ["SFRUN_PROTO"])
 M64 = (1 << 64) - 1
 HELLO, RUN, STATUS, FORGET, STOP, JOINED, DATA, DONE, BUSY, ERROR = range(1, 11)
 
 def frame(t, p=b"", n=None):
     return struct.pack("=II", t, len(p) if n is None else n) + p
 
-def hello(version=1, magic=MAGIC):
+def hello(version=PROTO, magic=MAGIC):
     return frame(HELLO, struct.pack("=II", magic, version))
 
 def run_payload(key, argv, env=None, flags=0, umask=0o022):
@@ -172,6 +177,7 @@ def run_payload(key, argv, env=None, flags=0, umask=0o022):
     p += struct.pack("=I", len(k)) + k
     p += struct.pack("=II", len(argv), len(a)) + a
     p += struct.pack("=II", len(env), len(e)) + e
+    p += struct.pack("=IQQI", 0, 0, 0, 0)      # no backend
     return p
 
 def connect(path):
@@ -695,16 +701,23 @@ for t in (JOINED, DONE, BUSY, ERROR, 11, 12, 13):
 case("two hellos", hello() + hello(), shut=False, want=[HELLO, ERROR])
 case("two hellos then run", hello() + hello() + runf("two-hellos"), [cwd], shut=False)
 case("hello with a bad magic", hello(magic=0x12345678), shut=False, want=[])
-case("hello of version 2", hello(version=2), shut=False, want=[HELLO, ERROR])
-case("hello of version 2 then run", hello(version=2) + runf("v2"), [cwd], shut=False)
+case("hello of another version", hello(version=PROTO + 1), shut=False, want=[HELLO, ERROR])
+case("hello of another version then run", hello(version=PROTO + 1) + runf("v2"), [cwd], shut=False)
 case("hello too short", frame(HELLO, b"\x73\x66\x72\x75"), shut=False, want=[])
-case("hello with trailing bytes", frame(HELLO, struct.pack("=III", 0x75726673, 1, 0)), shut=False)
+case("hello with trailing bytes", frame(HELLO, struct.pack("=III", 0x75726673, PROTO, 0)), shut=False)
 # Run requests that must not run.
 case("run without a cwd", hello() + runf("no-cwd"), shut=False, want=[HELLO, ERROR])
 case("run with a file for cwd", hello() + runf("file-cwd"), [filefd], shut=False, want=[HELLO, ERROR])
 case("run with many fds", hello() + runf("many-fds"), [cwd] * 20, shut=False)
 case("run with bad flags", hello() + runf("flags", flags=0x80), [cwd], shut=False, want=[HELLO, ERROR])
 case("run with a bad umask", hello() + runf("umask", umask=0o7777), [cwd], shut=False, want=[HELLO, ERROR])
+b = run_payload("k-backend", marker("backend"))[:-24]
+for name, tail in (("a short lease", struct.pack("=IQQ", 0, 1000, 1)),
+                   ("unknown backend flags", struct.pack("=IQQ", 0x80, 15000, 1))):
+    blk = b"redis://127.0.0.1:1\0p\0\0"
+    case("run with %s" % name, hello() + frame(RUN, b + tail + struct.pack("=I", len(blk)) + blk), [cwd], shut=False, want=[HELLO, ERROR])
+blk = b"redis://127.0.0.1:1\0p\0"
+case("run with two backend strings", hello() + frame(RUN, b + struct.pack("=IQQI", 0, 15000, 1, len(blk)) + blk), [cwd], shut=False, want=[HELLO, ERROR])
 p = run_payload("k-trail", marker("trail"))
 case("run with trailing bytes", hello() + frame(RUN, p + b"zz"), [cwd], shut=False, want=[HELLO, ERROR])
 case("run one byte short", hello() + frame(RUN, p[:-1]), [cwd], shut=False, want=[HELLO, ERROR])
