@@ -140,10 +140,13 @@ uninstall:
 # chosen: bugprone and the static analyzer, minus those that only restate
 # C idioms (swappable parameters, reserved names, narrowing, bounded
 # string functions flagged as unsafe).
+# valist.Uninitialized is off: clang-tidy 14 reports va_start'ed lists in
+# client_say and redis_cmd as uninitialized, a known false positive.
 TIDY_CHECKS = -*,bugprone-*,-bugprone-easily-swappable-parameters,$\
 	-bugprone-reserved-identifier,-bugprone-narrowing-conversions,$\
 	clang-analyzer-*,$\
 	-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,$\
+	-clang-analyzer-valist.Uninitialized,$\
 	misc-redundant-expression,performance-*
 SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash tests/valgrind.sh .ci/run \
 	$(wildcard bench/run bench/*.sh) contrib/completions/sfrun.bash

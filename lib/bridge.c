@@ -121,8 +121,6 @@ bridge_report(struct bridge *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
 	line[strcspn(line, "\n")] = '\0';	/* one line, always */
 	n = (int)strlen(line);
 	line[n++] = '\n';
