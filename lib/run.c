@@ -17,10 +17,12 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +77,10 @@ enum child_stage { CHILD_SETUP = 1, CHILD_EXEC };
 static LIST_HEAD(, run)	 chld_runs = LIST_HEAD_INITIALIZER(chld_runs);
 static int		 chld_fd = -1;
 static struct loop_io	*chld_io;
+
+/* The server's own program, for bridges: the file it was started from. */
+static int		 self_fd = -1;
+static char		 self_path[PATH_MAX] = "/proc/self/exe";
 
 static void	run_check_finished(struct run *);
 static void	run_try_reap(struct run *);
@@ -220,6 +226,19 @@ int
 run_init(void)
 {
 	sigset_t	set;
+	const char	*exe = (const char *)getauxval(AT_EXECFN);
+
+	/*
+	 * Bridges run this very program, even if the file has been replaced
+	 * since (an upgrade): it is held open. AT_EXECFN is the name it was
+	 * started by (relative names work: the server has not moved yet);
+	 * /proc/self/exe would name valgrind's tool under valgrind.
+	 */
+	if (self_fd == -1 && (exe == NULL ||
+	    (self_fd = open(exe, O_PATH | O_CLOEXEC)) == -1))
+		self_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (exe != NULL && realpath(exe, self_path) == NULL)
+		strlcpy(self_path, "/proc/self/exe", sizeof(self_path));
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -254,6 +273,9 @@ run_watch_sigchld(struct run *r)
 void
 run_cleanup(void)
 {
+	if (self_fd != -1)
+		close(self_fd);
+	self_fd = -1;
 	loop_io_del(chld_io);
 	chld_io = NULL;
 	if (chld_fd != -1)
@@ -461,9 +483,10 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 		setrlimit((int)i, &rl);
 	}
 	environ = env;
-	if (sidefd != -1)
-		execv("/proc/self/exe", argv);	/* sfrund --bridge */
-	else
+	if (sidefd != -1) {	/* sfrund --bridge */
+		execveat(self_fd, "", argv, env, AT_EMPTY_PATH);
+		execv(self_path, argv);	/* no execveat: valgrind 3.19 */
+	} else
 		execvp(argv[0], argv);
 	run_child_fail(errfd, CHILD_EXEC);
 }

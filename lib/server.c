@@ -1130,8 +1130,8 @@ server_main(const struct server_opts *o)
 	}
 	pidfile_write(srv.pfh);
 	server_raise_limits();
-	if (chdir("/") == -1 || loop_init() == -1 || server_signals() == -1 ||
-	    run_init() == -1 ||
+	if (run_init() == -1 || chdir("/") == -1 || loop_init() == -1 ||
+	    server_signals() == -1 ||
 	    (srv.idle_timer = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==

@@ -138,11 +138,33 @@ sfrun -q --forget lg; rc1=$?
 sfrun -q --forget lg; rc2=$?
 check "--forget: 0, then 1" test "$rc1/$rc2" = "0/1"
 
+# Backend runs: the server's side of a bridge (its reports, its end).
+if command -v redis-server >/dev/null; then
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+	    --dir "$dir" >/dev/null &
+	rpid=$!
+	for _ in $(seq 200); do
+		redis-cli -p "$port" ping >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	out=$(sfrun --backend "redis://127.0.0.1:$port" -k be -c 'echo "led $SFRUN_FENCE"; exit 4'); rc=$?
+	check "backend: a run led through redis" test "$out/$rc" = "led 1/4"
+	kill "$rpid"
+	wait "$rpid"
+	sfrun -q --backend "redis://127.0.0.1:$port" -k be -- true; rc=$?
+	check "backend: redis down, 125" test "$rc" = 125
+	out=$(sfrun -q --backend "redis://127.0.0.1:$port" --fallback local -k be -c 'echo alone' 2>/dev/null); rc=$?
+	check "backend: --fallback local" test "$out/$rc" = "alone/0"
+else
+	check "backend: skipped, redis-server is not installed # SKIP" true
+fi
+
 python3 - "$SFRUN_SOCKET" <<'PY'
 import os, random, socket, struct, sys
 random.seed(7)
 frames = [b"", b"\x01", struct.pack("=II", 99, 0), struct.pack("=II", 2, 1 << 30),
-          struct.pack("=II", 1, 8) + b"sfru\x01\x00\x00\x00" + struct.pack("=II", 2, 3) + b"abc"]
+          struct.pack("=II", 1, 8) + b"sfru\x02\x00\x00\x00" + struct.pack("=II", 2, 3) + b"abc"]
 frames += [os.urandom(random.randrange(1, 300)) for _ in range(30)]
 for f in frames:
     s = socket.socket(socket.AF_UNIX)
