@@ -867,6 +867,11 @@ bridge_run(struct bridge *b)
 			bridge_lead(b, 1);
 		}
 		bridge_holder_host(b, host, sizeof(host));
+		/* --no-join holds across hosts: the key is in flight there. */
+		if (!again && (b->req.flags & RUN_NOJOIN))
+			bridge_end(b, 75, "%s is running on %s (generation "
+			    "%llu); not joining it (--no-join)", b->key, host,
+			    (unsigned long long)b->gen);
 		if (again)
 			bridge_say("following generation %llu of %s on %s",
 			    (unsigned long long)b->gen, b->key, host);
