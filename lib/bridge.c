@@ -897,6 +897,7 @@ bridge_main(int argc, char *argv[])
 {
 	struct bridge	 b;
 	char		 cause[PROTO_TEXT_MAX - 64];
+	int		 refused;
 
 	memset(&b, 0, sizeof(b));
 	b.side = RUN_SIDE_FD;
@@ -911,10 +912,14 @@ bridge_main(int argc, char *argv[])
 		bridge_end(&b, 125, "%s", cause);
 	bridge_names(&b);
 	setproctitle("-sfrun-bridge %s", b.key);
-	b.redis = redis_open(&b.url, b.req.password, cause, sizeof(cause));
+	b.redis = redis_open(&b.url, b.req.password, cause, sizeof(cause),
+	    &refused);
 	explicit_bzero((char *)b.req.password, strlen(b.req.password));
+	/* The command has no use for it; it gets SFRUN_FENCE instead. */
+	unsetenv("SFRUN_REDIS_PASSWORD");
 	if (b.redis == NULL) {
-		if (!(b.req.backend_flags & BACKEND_FALLBACK))
+		/* Only an unreachable Redis: a refusal is a mistake to fix. */
+		if (!(b.req.backend_flags & BACKEND_FALLBACK) || refused)
 			bridge_end(&b, 125, "%s", cause);
 		bridge_say("%s; running %s on this host alone (--fallback "
 		    "local)", cause, b.key);

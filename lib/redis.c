@@ -132,10 +132,13 @@ redis_connect(struct redis *r)
 	return 0;
 }
 
-/* Connect once; NULL with cause if Redis cannot be reached or refuses. */
+/*
+ * Connect once; NULL with cause if Redis cannot be reached, or refuses
+ * (then *refused is set: a wrong password, an ACL, a bad database).
+ */
 struct redis *
 redis_open(const struct redis_url *u, const char *password, char *cause,
-    size_t clen)
+    size_t clen, int *refused)
 {
 	struct redis	*r;
 
@@ -146,8 +149,10 @@ redis_open(const struct redis_url *u, const char *password, char *cause,
 	r->url = *u;
 	strlcpy(r->password, password != NULL && *password != '\0' ?
 	    password : u->pass, sizeof(r->password));
+	*refused = 0;
 	if (redis_connect(r) == -1) {
 		strlcpy(cause, r->error, clen);
+		*refused = r->fatal;
 		redis_close(r);
 		return NULL;
 	}

@@ -15,7 +15,7 @@
 struct redis;
 
 struct redis	*redis_open(const struct redis_url *, const char *, char *,
-		    size_t);
+		    size_t, int *);
 redisReply	*redis_cmd(struct redis *, uint64_t, const char *, ...);
 redisReply	*redis_argv(struct redis *, uint64_t, int, const char **,
 		    const size_t *);
