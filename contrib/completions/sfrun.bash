@@ -31,8 +31,10 @@ for r in json.load(sys.stdin).get("runs") or []:
 }
 
 # _sfrun_words: COMP_WORDS into _sfrun_w with "--opt" "=" "value" joined
-# back into "--opt=value" (COMP_WORDBREAKS splits at "="); _sfrun_at[j] is
-# the index in COMP_WORDS where word j starts, _sfrun_cw the cursor's word.
+# back into "--opt=value" (COMP_WORDBREAKS splits at "="), and a Redis URL
+# "redis" ":" "//host" ":" "6379" back into one word (it splits at ":"
+# too); _sfrun_at[j] is the index in COMP_WORDS where word j starts,
+# _sfrun_cw the cursor's word.
 _sfrun_words()
 {
 	local i j=0 n=${#COMP_WORDS[@]}
@@ -45,6 +47,12 @@ _sfrun_words()
 		    ${_sfrun_w[j]} != *=* ]]; then
 			_sfrun_w[j]+='='
 		elif [[ ${COMP_WORDS[i - 1]} == = && ${_sfrun_w[j]} == --?*= ]]; then
+			_sfrun_w[j]+=${COMP_WORDS[i]}
+		elif [[ ${COMP_WORDS[i]} == :* &&
+		    ${_sfrun_w[j]} == ?(--backend=)@(redis|unix)?(:*) ]]; then
+			_sfrun_w[j]+=${COMP_WORDS[i]}
+		elif [[ ${COMP_WORDS[i - 1]} == *: &&
+		    ${_sfrun_w[j]} == ?(--backend=)@(redis|unix):* ]]; then
 			_sfrun_w[j]+=${COMP_WORDS[i]}
 		else
 			_sfrun_w[++j]=${COMP_WORDS[i]}
@@ -66,15 +74,19 @@ _sfrun_files()
 }
 
 # _sfrun_optarg OPT: which kind of argument option OPT takes: key, cmd,
-# dur, sock; fails if it takes none.
+# dur, sock, url, prefix, loss, fallback; fails if it takes none.
 _sfrun_optarg()
 {
 	case $1 in
 	k | --key | --forget) echo key ;;
 	c | --command) echo cmd ;;
 	t | w | --timeout | --run-timeout | --kill-after | --join-window | \
-	    --linger) echo dur ;;
+	    --linger | --lease | --backend-linger) echo dur ;;
 	S | --socket) echo sock ;;
+	--backend) echo url ;;
+	--backend-prefix) echo prefix ;;
+	--on-leader-loss) echo loss ;;
+	--fallback) echo fallback ;;
 	*) return 1 ;;
 	esac
 }
@@ -86,8 +98,10 @@ _sfrun()
 	local -a sock=() keys=()
 	local opts='-k --key -c --command -t --timeout --run-timeout
 	    --kill-after -w --join-window -n --no-join -d --detach --keep
-	    --linger -v --verbose -q --quiet -S --socket --status --json
-	    --forget --stop-server -h --help -V --version --'
+	    --linger -v --verbose -q --quiet -S --socket --backend
+	    --backend-prefix --on-leader-loss --fallback --lease
+	    --backend-linger --status --json --forget --stop-server -h --help
+	    -V --version --'
 
 	COMPREPLY=()
 	_sfrun_words
@@ -153,6 +167,16 @@ _sfrun()
 		_sfrun_files "$cur"
 	elif [[ $arg == cmd ]]; then
 		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+	elif [[ $arg == loss ]]; then
+		mapfile -t COMPREPLY < <(compgen -P "$pre" -W 'fail rerun' -- "$cur")
+	elif [[ $arg == fallback ]]; then
+		mapfile -t COMPREPLY < <(compgen -P "$pre" -W 'local fail' -- "$cur")
+	elif [[ $arg == url && $cur != *:* ]]; then
+		# The scheme, or "none"; the rest of a URL is the user's to type.
+		mapfile -t COMPREPLY < <(compgen -W 'none redis:// unix://' -- "$cur")
+		[[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *:// ]] &&
+		    compopt -o nospace 2>/dev/null
+		COMPREPLY=("${COMPREPLY[@]/#/$pre}")
 	elif [[ $arg == key ]]; then
 		sfrun=${_sfrun_w[0]}
 		[[ $sfrun == \~/* ]] && sfrun=$HOME/${sfrun#\~/}
@@ -167,7 +191,8 @@ _sfrun()
 	elif [[ -z $arg ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	fi
-	# A duration, or an option that takes none: nothing to offer.
+	# A duration, a prefix, the rest of a URL, or an option that takes
+	# none: nothing to offer.
 	return 0
 }
 
