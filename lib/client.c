@@ -532,7 +532,7 @@ client_follow(struct client *c, const struct client_opts *o,
 	const uint8_t		*p;
 	uint32_t		 type, len, stream;
 	uint64_t		 end, pos = 0, id = 0;
-	int			 used, r, spool = -1;
+	int			 used, r, spool = -1, joined = 0;
 	char			 text[PROTO_TEXT_MAX + 1];
 
 	sink_init(&sinks[0], STDOUT_FILENO);
@@ -540,25 +540,26 @@ client_follow(struct client *c, const struct client_opts *o,
 	while ((r = client_next(c, &type, &p, &len, &used)) == 1) {
 		switch (type) {
 		case MSG_JOINED:
-			if (proto_decode_joined(p, len, &j) == -1 ||
-			    c->nfds < 1 || spool != -1)
+			if (proto_decode_joined(p, len, &j) == -1 || joined)
 				goto bad;
-			spool = c->fds[0];
+			joined = 1;
 			id = j.run_id;
 			client_verbose(o, &j, key);
 			if (o->flags & RUN_DETACH)
 				return 0;
 			break;
 		case MSG_DATA:
-			if (spool == -1 ||
+			/* The spool's file comes with the first of these. */
+			if (spool == -1 && c->nfds > 0)
+				spool = c->fds[0];
+			if (!joined || spool == -1 ||
 			    proto_decode_data(p, len, &stream, &end) == -1 ||
 			    end < pos)
 				goto bad;
 			sink_copy(&sinks[stream], spool, &pos, end);
 			break;
 		case MSG_DONE:
-			if (spool == -1 || proto_decode_done(p, len,
-			    &d) == -1)
+			if (!joined || proto_decode_done(p, len, &d) == -1)
 				goto bad;
 			return client_result(o, &d, id);
 		case MSG_BUSY:

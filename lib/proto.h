@@ -14,11 +14,12 @@
  * both versions when they differ. MSG_HELLO's layout never changes.
  *
  * A run request (MSG_RUN) carries the invoker's working directory as a file
- * descriptor (SCM_RIGHTS). The answer MSG_JOINED carries the run's spool
- * file, which holds stdout and stderr in the order they were read. Each
- * MSG_DATA then says "from where the last one ended up to END, the file is
- * STREAM's output"; the client copies each stretch itself, to its own stdout
- * or stderr, and stops at MSG_DONE.
+ * descriptor (SCM_RIGHTS). The answer is MSG_JOINED. The first MSG_DATA
+ * carries the run's spool file, which holds stdout and stderr in the order
+ * they were read (a run with no output has none). Each MSG_DATA says "from
+ * where the last one ended up to END, the file is STREAM's output"; the
+ * client copies each stretch itself, to its own stdout or stderr, and stops
+ * at MSG_DONE.
  */
 #ifndef SFRUN_PROTO_H
 #define SFRUN_PROTO_H
@@ -46,8 +47,9 @@ enum msg_type {
 	MSG_STATUS,		/* c→s: empty */
 	MSG_FORGET,		/* c→s: the key */
 	MSG_STOP,		/* c→s: empty */
-	MSG_JOINED,		/* s→c: struct proto_joined; fd: the spool */
-	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end */
+	MSG_JOINED,		/* s→c: struct proto_joined */
+	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end;
+				   the first one: fd: the spool */
 	MSG_DONE,		/* s→c: struct proto_done */
 	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
 	MSG_ERROR,		/* s→c: one line of text, the request failed */

@@ -521,6 +521,15 @@ conn_fill(struct conn *c)
 	while (c->seg < n && frames < FILL_FRAMES) {
 		spool_segment(sp, c->seg, &stream, &end);
 		if (end > c->announced) {
+			/*
+			 * The spool's file goes with the first announcement
+			 * (a run with no output never has one): attached to
+			 * its first byte, it reaches the client with it.
+			 */
+			if (c->announced == 0) {
+				c->sendfd = spool_fd(sp);
+				c->sendfd_at = c->written + pbuf_used(&c->out);
+			}
 			proto_encode_data(&c->out, (uint32_t)stream, end);
 			c->announced = end;
 			frames++;
@@ -686,13 +695,6 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
-	/*
-	 * The spool goes with the first byte not yet written: the client keeps
-	 * descriptors as they come and takes it at MSG_JOINED, and so the
-	 * hello and the answer leave in one message, not two.
-	 */
-	c->sendfd_at = c->written;
-	c->sendfd = spool_fd(run_spool(f->run));
 	proto_encode_joined(&c->out, &j);
 	if (req.flags & RUN_DETACH) {
 		c->state = CONN_CLOSING;

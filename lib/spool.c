@@ -62,56 +62,41 @@ spool_tmpfile(void)
 }
 
 /*
- * One spool made ahead of need. Creating an unlinked file costs a few
- * hundred microseconds on some file systems (ext4 allocates an inode), which
- * is most of what a run of a quick command costs; the server makes the
- * spare while a run it has just started execs, off the caller's path.
+ * The file is made when the first output comes: a quick command that
+ * prints nothing never costs one. One file is made ahead of need, as the
+ * spare: creating an unlinked file costs a few hundred microseconds on some
+ * file systems (ext4 allocates an inode), which would otherwise fall on the
+ * path of the first output.
  */
-static struct spool	*spare;
+static int	spare = -1;
 
-static struct spool *
-spool_new(void)
-{
-	struct spool	*sp;
-	int		 saved;
-
-	if ((sp = calloc(1, sizeof(*sp))) == NULL)
-		return NULL;
-	if ((sp->fd = spool_tmpfile()) == -1) {
-		saved = errno;
-		spool_free(sp);
-		errno = saved;
-		return NULL;
-	}
-	return sp;
-}
-
-/* A spool for a new run: the spare if there is one. */
+/* A spool for a new run, still without a file. */
 struct spool *
 spool_open(void)
 {
-	struct spool	*sp = spare;
+	struct spool	*sp;
 
-	if (sp == NULL)
-		return spool_new();
-	spare = NULL;
+	if ((sp = calloc(1, sizeof(*sp))) == NULL)
+		return NULL;
+	sp->fd = -1;
 	return sp;
 }
 
-/* Make the spare if there is none; a failure is left for spool_open. */
+/* Make the spare file if there is none; a failure is left for later. */
 void
 spool_prepare(void)
 {
-	if (spare == NULL)
-		spare = spool_new();
+	if (spare == -1)
+		spare = spool_tmpfile();
 }
 
 /* Drop the spare (at exit, so that nothing is left open). */
 void
 spool_drop_spare(void)
 {
-	spool_free(spare);
-	spare = NULL;
+	if (spare != -1)
+		close(spare);
+	spare = -1;
 }
 
 void
@@ -168,6 +153,36 @@ spool_copy(struct spool *sp, int pipefd)
 }
 
 /*
+ * The first output: read it, and only if there is some, make the file (the
+ * spare, if there is one) and write it there.
+ */
+static ssize_t
+spool_first(struct spool *sp, int stream, int pipefd)
+{
+	char	 buf[65536];
+	ssize_t	 n, w, done;
+	int	 saved;
+
+	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
+		return n;
+	if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
+		return -1;
+	spare = -1;
+	for (done = 0; done < n; done += w) {
+		if ((w = pwrite(sp->fd, buf + done, (size_t)(n - done),
+		    (off_t)done)) == -1) {
+			saved = errno;
+			close(sp->fd);
+			sp->fd = -1;
+			errno = saved;
+			return -1;
+		}
+	}
+	sp->size = (uint64_t)n;
+	return spool_mark(sp, stream) == -1 ? -1 : n;
+}
+
+/*
  * Append what the (non-blocking) pipe of stream holds to the file, up to
  * SPOOL_FILL_MAX bytes. Returns the bytes taken, 0 at end of file, or -1:
  * EAGAIN when the pipe was empty, anything else is a failure of the spool
@@ -179,6 +194,8 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 	loff_t	 off;
 	ssize_t	 n, total = 0;
 
+	if (sp->fd == -1 && (total = spool_first(sp, stream, pipefd)) <= 0)
+		return total;
 	while ((size_t)total < SPOOL_FILL_MAX) {
 		off = (loff_t)sp->size;
 		n = splice(pipefd, NULL, sp->fd, &off,
@@ -200,6 +217,7 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 	return total;
 }
 
+/* The file, or -1 while there has been no output. */
 int
 spool_fd(const struct spool *sp)
 {
