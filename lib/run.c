@@ -442,7 +442,7 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	extern char	**environ;
 	sigset_t	  none;
 	struct rlimit	  rl, cur;
-	int		  i, nul, moved;
+	int		  i, nul, moved, self = -1;
 
 	/* Handlers are reset by exec; these two the server ignores. */
 	sigemptyset(&none);
@@ -459,16 +459,19 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	    (err = fcntl(err, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (sidefd != -1 &&
-	    (sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, 10)) == -1) ||
+	    ((sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (self = fcntl(self_fd, F_DUPFD_CLOEXEC, 10)) == -1)) ||
 	    (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    dup2(nul, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1 ||
 	    dup3(errfd, 3, O_CLOEXEC) == -1 ||
-	    (sidefd != -1 && dup2(sidefd, RUN_SIDE_FD) == -1))
+	    (sidefd != -1 && (dup2(sidefd, RUN_SIDE_FD) == -1 ||
+	    dup3(self, RUN_SIDE_FD + 1, O_CLOEXEC) == -1)))
 		run_child_fail(errfd, CHILD_SETUP);
 	errfd = 3;
+	self = RUN_SIDE_FD + 1;
 	if (fchdir(cwdfd) == -1)
 		run_child_fail(errfd, CHILD_SETUP);
-	closefrom(sidefd != -1 ? RUN_SIDE_FD + 1 : 4);
+	closefrom(sidefd != -1 ? RUN_SIDE_FD + 2 : 4);
 	umask((mode_t)req->umask);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
 		rl.rlim_cur = (rlim_t)req->limits[i][0];
@@ -484,7 +487,7 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	}
 	environ = env;
 	if (sidefd != -1) {	/* sfrund --bridge */
-		execveat(self_fd, "", argv, env, AT_EMPTY_PATH);
+		execveat(self, "", argv, env, AT_EMPTY_PATH);
 		execv(self_path, argv);	/* no execveat: valgrind 3.19 */
 	} else
 		execvp(argv[0], argv);
