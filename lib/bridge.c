@@ -42,7 +42,7 @@
 #include "run.h"
 
 #define CHUNK_MAX	65536	/* bytes in one o or e entry */
-#define READ_COUNT	64	/* entries asked for by one XREAD */
+#define READ_COUNT	16	/* entries per XREAD: a reply of at most 1 MiB */
 #define LEASE_MARGIN_MS	1000	/* counted off the lease by its holder */
 
 /*
