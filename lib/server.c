@@ -39,6 +39,7 @@
 #define ACCEPT_RETRY_MS	100	/* after running out of descriptors */
 #define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
+#define TRIM_MS		1000	/* idle this long: give memory back */
 
 struct conn;
 
@@ -116,6 +117,7 @@ static struct {
 	struct loop_timer	*idle_timer;
 	int			 idle;		/* no run, no client */
 	struct loop_timer	*spare;		/* make the next spool */
+	struct loop_timer	*trim;		/* give memory back */
 	int			 stopping;
 	uint64_t		 next_id;
 	struct proto_counters	 counters;
@@ -173,9 +175,9 @@ server_check(void)
 		return;
 	}
 	if (srv.nflights == 0 && srv.nconns == 0) {
-		if (!srv.idle) {	/* just went idle: give memory back */
+		if (!srv.idle) {	/* just went idle */
 			srv.idle = 1;
-			malloc_trim(0);
+			loop_timer_set(srv.trim, TRIM_MS);
 		}
 		if (srv.idle_ms > 0 && !loop_timer_armed(srv.idle_timer))
 			loop_timer_set(srv.idle_timer, srv.idle_ms);
@@ -941,6 +943,19 @@ spare_cb(void *arg)
 	spool_prepare();
 }
 
+/*
+ * Still idle a while after the last run: give freed memory back. Not at
+ * once, which would make a caller that comes right after (a loop, a make)
+ * fault it all in again.
+ */
+static void
+trim_cb(void *arg)
+{
+	(void)arg;
+	if (srv.idle)
+		malloc_trim(0);
+}
+
 static void
 idle_cb(void *arg)
 {
@@ -1080,6 +1095,7 @@ server_cleanup(void)
 	loop_io_del(srv.sigio);
 	loop_timer_free(srv.idle_timer);
 	loop_timer_free(srv.spare);
+	loop_timer_free(srv.trim);
 	loop_timer_free(srv.accept_retry);
 	spool_drop_spare();
 	run_cleanup();
@@ -1136,6 +1152,7 @@ server_main(const struct server_opts *o)
 	    server_signals() == -1 ||
 	    (srv.idle_timer = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
+	    (srv.trim = loop_timer_new(trim_cb, NULL)) == NULL ||
 	    (srv.accept_retry = loop_timer_new(accept_retry_cb, NULL)) ==
 	    NULL ||
 	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==
