@@ -148,7 +148,8 @@ TIDY_CHECKS = -*,bugprone-*,-bugprone-easily-swappable-parameters,$\
 	-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,$\
 	-clang-analyzer-valist.Uninitialized,$\
 	misc-redundant-expression,performance-*
-SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash tests/valgrind.sh .ci/run \
+SHELL_SCRIPTS = tests/run tests/demo.sh tests/helper.bash tests/redis.bash \
+	tests/valgrind.sh .ci/run \
 	$(wildcard bench/run bench/*.sh) contrib/completions/sfrun.bash
 
 lint: lint-man

@@ -347,6 +347,7 @@ static int
 bridge_acquire(struct bridge *b)
 {
 	char		 ttl[24], sttl[24], pid[24], start[24];
+	struct timespec	 now;
 	const char	*argv[15];
 	size_t		 lens[15];
 	redisReply	*r;
@@ -356,7 +357,9 @@ bridge_acquire(struct bridge *b)
 	snprintf(sttl, sizeof(sttl), "%llu",
 	    (unsigned long long)b->req.lease_ms * 2);
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	snprintf(start, sizeof(start), "%lld", (long long)time(NULL) * 1000);
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(start, sizeof(start), "%lld", (long long)now.tv_sec * 1000 +
+	    now.tv_nsec / 1000000);
 	argv[0] = "EVAL";
 	argv[1] = acquire_lua;
 	argv[2] = "2";

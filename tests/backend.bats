@@ -1,0 +1,1004 @@
+#!/usr/bin/env bats
+# The Redis backend, end to end: hosts simulated by separate servers (own
+# socket, own SFRUN_HOST_ID) meeting on a redis-server of the test's own.
+# Covers the failure table of DISTRIBUTED.md: N hosts, late follower, leader
+# killed, leader paused, Redis paused, Redis restarted, Redis down, password
+# and ACL, key collision, no leaks; and the stream format, SFRUN_FENCE,
+# --status, bad options, the password kept out of ps.
+
+bats_require_minimum_version 1.5.0
+load helper
+load redis
+
+# follows N KEY: KEY's run on host N is a follower that has the leader's first line.
+follows() {
+	role_is "$1" "$2" follower && grep -q '^start' "h$1.out"
+}
+
+# has_role N KEY: KEY's run on host N is a leader or a follower by now.
+has_role() {
+	case $(bfield "$1" "$2" role 2>/dev/null) in
+	leader | follower) return 0 ;;
+	esac
+	return 1
+}
+
+# only_fences N: Redis holds N keys, every one a fence counter.
+only_fences() {
+	local keys
+	keys=$(rcli --raw --scan)
+	[ "$(printf '%s\n' "$keys" | grep -c .)" = "$1" ] &&
+	    ! printf '%s\n' "$keys" | grep -v '^sfrun:{[0-9a-f]\{64\}}:fence$'
+}
+
+# leak_loop N P: 10 rounds of `sfrun -- true` on host N for the keys P0..P49.
+leak_loop() {
+	local n=$1 p=$2 i k rc
+	host_env "$n"
+	for i in $(seq 10); do
+		for k in $(seq 0 49); do
+			rc=0
+			timeout 30 env "${HENV[@]}" "$SFRUN" --backend-linger 1s \
+			    -k "$p$k" -- true || rc=$?
+			if [ "$rc" != 0 ]; then
+				echo "round $i key $p$k: exit $rc"
+				return 1
+			fi
+		done
+	done
+}
+
+# rerun_host: the host that ran the second execution (from ./count), as N.
+rerun_host() {
+	local h
+	h=$(sed -n '2s/ .*//p' count)
+	echo "${h#h}"
+}
+
+# --- N hosts, late follower --------------------------------------------------
+
+@test "10 hosts, 50 MiB of binary output: one execution, the same bytes and status everywhere" {
+	local i cmd
+	head -c $((50 << 20)) /dev/urandom >big
+	head -c 300000 /dev/urandom >err.bin
+	start_hosts $(seq 10)
+	cmd="echo \$SFRUN_HOST_ID >>count; $(gate go); cat big; cat err.bin >&2; exit 3"
+	# All ten at once: the election races.
+	PIDS=()
+	for i in $(seq 10); do
+		hspawn "h$i" "$i" -k big -c "$cmd"
+		PIDS+=("$LASTPID")
+	done
+	for i in $(seq 10); do
+		wait_for has_role "$i" big
+	done
+	local leaders=0
+	for i in $(seq 10); do
+		[ "$(bfield "$i" big role)" = leader ] && leaders=$((leaders + 1))
+	done
+	echo "leaders: $leaders"
+	[ "$leaders" = 1 ]
+	[ "$(count_lines count)" = 1 ]
+	touch go
+	for i in $(seq 10); do
+		reap "${PIDS[$((i - 1))]}" 120
+		echo "h$i: exit $RC"
+		[ "$RC" = 3 ]
+	done
+	[ "$(count_lines count)" = 1 ]
+	local want
+	want=$(sha256sum <big)
+	for i in $(seq 10); do
+		[ "$(sha256sum <"h$i.out")" = "$want" ]
+		cmp err.bin "h$i.err"
+	done
+}
+
+@test "a follower joining mid-run gets the full replay, then the rest live" {
+	local cmd p1 p2
+	head -c 200000 /dev/urandom >part
+	start_hosts 1 2
+	cmd="echo \$SFRUN_HOST_ID >>count; cat part; $(gate go); echo tail"
+	hspawn h1 1 -k late -c "$cmd"
+	p1=$LASTPID
+	wait_for size_at_least h1.out 200000
+	hspawn h2 2 -k late -c "$cmd"
+	p2=$LASTPID
+	# All of it replayed while the run still waits on its gate.
+	wait_for size_at_least h2.out 200000
+	role_is 2 late follower
+	[ ! -e go ]
+	touch go
+	reap "$p1"
+	[ "$RC" = 0 ]
+	reap "$p2"
+	[ "$RC" = 0 ]
+	{ cat part; echo tail; } >want
+	cmp want h1.out
+	cmp want h2.out
+	[ "$(cat count)" = h1 ]
+}
+
+# --- leader killed -----------------------------------------------------------
+
+@test "leader killed: the followers exit 75 within lease + block time" {
+	local p1 p2 p3 t0 t1
+	start_hosts 1 2 3
+	hspawn h1 1 --lease 3s -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	hspawn h2 2 --lease 3s -k K -c "$HCMD"
+	p2=$LASTPID
+	hspawn h3 3 --lease 3s -k K -c "$HCMD"
+	p3=$LASTPID
+	wait_for follows 2 K
+	wait_for follows 3 K
+	host_signal KILL 1
+	t0=$(now_ms)
+	reap "$p2" 30
+	t1=$(now_ms)
+	echo "h2: exit $RC after $((t1 - t0)) ms; stderr: $(cat h2.err)"
+	[ "$RC" = 75 ]
+	reap "$p3" 30
+	echo "h3: exit $RC; stderr: $(cat h3.err)"
+	[ "$RC" = 75 ]
+	# The lease (3s) runs out, then at most one XREAD BLOCK (2s), plus slack.
+	[ $((t1 - t0)) -lt 9000 ]
+	for n in 2 3; do
+		grep -q 'leader' "h$n.err"
+		grep -q 'lost' "h$n.err"
+		[ "$(cat "h$n.out")" = "start h1" ]
+	done
+	# The leader's own waiter lost its server: 125, never a hang.
+	reap "$p1" 30
+	[ "$RC" = 125 ]
+	[ "$(cat count)" = "h1 1" ]
+}
+
+@test "leader killed, --on-leader-loss rerun: one follower reruns, the others follow it" {
+	local p1 n x t
+	start_hosts 1 2 3 4
+	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3 4; do
+		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	for n in 2 3 4; do
+		wait_for follows "$n" K
+	done
+	host_signal KILL 1
+	wait_for lines_are count 2
+	x=$(rerun_host)
+	echo "rerun on h$x"
+	[ "$(sed -n 2p count)" = "h$x 2" ]
+	[[ "$x" =~ ^[234]$ ]]
+	# Every follower on the new generation before it ends.
+	for n in 2 3 4; do
+		if [ "$n" = "$x" ]; then
+			wait_for role_is "$n" K leader 2
+		else
+			wait_for role_is "$n" K follower 2
+		fi
+	done
+	[[ "$(lease_of K)" == "2 h$x:"* ]]
+	touch "go.h$x"
+	for n in 2 3 4; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stdout: $(cat "h$n.out"); stderr: $(cat "h$n.err")"
+		[ "$RC" = $((20 + x)) ]
+		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
+	done
+	[ "$(count_lines count)" = 2 ]
+	[ "$(fence_of K)" = 2 ]
+	t=$(lease_of K)
+	[ -z "$t" ]
+	reap "$p1" 30
+	[ "$RC" = 125 ]
+}
+
+# --- leader paused -----------------------------------------------------------
+
+@test "leader paused for less than the lease: no failover, one execution" {
+	local p1 n lease1
+	start_hosts 1 2 3
+	# rerun: a false loss would show as a second execution.
+	hspawn h1 1 --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	lease1=$(lease_of K)
+	[[ "$lease1" == "1 h1:"* ]]
+	host_signal STOP 1
+	# 2.5s: longer than a follower's XREAD BLOCK (2s), so each checks the
+	# lease during the pause; shorter than what is left of a 6s lease
+	# renewed every 2s (at least 4s).
+	sleep 2.5
+	host_signal CONT 1
+	# Still the one leader, its lease untouched.
+	[ "$(lease_of K)" = "$lease1" ]
+	role_is 1 K leader 1
+	touch go.h1
+	reap "$p1" 30
+	[ "$RC" = 21 ]
+	for n in 2 3; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
+		[ "$RC" = 21 ]
+	done
+	for n in 1 2 3; do
+		[ "$(cat "h$n.out")" = "$(printf 'start h1\nend h1')" ]
+		lacks 'lost|lease' "h$n.err"
+	done
+	[ "$(cat count)" = "h1 1" ]
+	[ "$(fence_of K)" = 1 ]
+}
+
+@test "leader paused longer than the lease, rerun: a new generation; the stale leader's finish leaves its lease alone" {
+	local p1 x n lease1 lease2
+	start_hosts 1 2 3
+	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	lease1=$(lease_of K)
+	[[ "$lease1" == "1 h1:"* ]]
+	host_signal STOP 1
+	# The lease runs out (3s), a follower takes generation 2.
+	wait_for lines_are count 2
+	x=$(rerun_host)
+	echo "rerun on h$x"
+	[ "$(sed -n 2p count)" = "h$x 2" ]
+	for n in 2 3; do
+		if [ "$n" = "$x" ]; then
+			wait_for role_is "$n" K leader 2
+		else
+			wait_for role_is "$n" K follower 2
+		fi
+	done
+	lease2=$(lease_of K)
+	echo "lease of generation 2: $lease2"
+	[[ "$lease2" == "2 h$x:"* ]]
+	# The stale leader resumes and finishes while generation 2 is gated.
+	host_signal CONT 1
+	touch go.h1
+	reap "$p1" 30
+	echo "h1: exit $RC; stderr: $(cat h1.err)"
+	[ "$RC" = 21 ]
+	[ "$(cat h1.out)" = "$(printf 'start h1\nend h1')" ]
+	grep -q lease h1.err
+	# Its bridge is done (x appended, its lease not deleted): h1 has no child left.
+	wait_for only_server 1
+	[ "$(lease_of K)" = "$lease2" ]
+	touch "go.h$x"
+	for n in 2 3; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
+		[ "$RC" = $((20 + x)) ]
+		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
+	done
+	[ "$(count_lines count)" = 2 ]
+	[ "$(fence_of K)" = 2 ]
+	# Generation 2 deleted its own lease at its end.
+	wait_for test -z "$(lease_of K)"
+}
+
+# --- Redis paused, restarted, down -------------------------------------------
+
+@test "Redis paused (CLIENT PAUSE 1500 ALL) mid-run: no false loss, one execution" {
+	local p1 n t0 t1 cmd
+	head -c 500000 /dev/urandom >blob
+	start_hosts 1 2 3
+	cmd="echo \$SFRUN_HOST_ID >>count; echo start; $(gate go); cat blob; echo end"
+	# rerun: a false loss would show as a second execution. A 6s lease is
+	# renewed every 2s, so a renewal held up 1.5s still comes in time.
+	hspawn h1 1 --lease 6s --on-leader-loss rerun -k K -c "$cmd"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 6s --on-leader-loss rerun -k K -c "$cmd"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	# t0 before the pause begins: no follower can end before t0 + 1.5s.
+	t0=$(now_ms)
+	[ "$(rcli CLIENT PAUSE 1500 ALL)" = OK ]
+	touch go
+	reap "${PIDS[0]}" 30
+	t1=$(now_ms)
+	echo "h2: exit $RC after $((t1 - t0)) ms"
+	[ "$RC" = 0 ]
+	# The pause held the output back from the followers.
+	[ $((t1 - t0)) -ge 1450 ]
+	reap "${PIDS[1]}" 30
+	[ "$RC" = 0 ]
+	reap "$p1" 30
+	[ "$RC" = 0 ]
+	{ echo start; cat blob; echo end; } >want
+	for n in 1 2 3; do
+		cmp want "h$n.out"
+		lacks 'lost|lease' "h$n.err"
+	done
+	[ "$(cat count)" = h1 ]
+	[ "$(fence_of K)" = 1 ]
+}
+
+@test "connections killed mid-run (CLIENT KILL): an I/O error is no lost leader, one execution" {
+	local p1 n killed cmd
+	head -c 2000000 /dev/urandom >blob
+	start_hosts 1 2 3
+	cmd="echo \$SFRUN_HOST_ID >>count; echo start; $(gate go); cat blob; echo end"
+	# rerun: a false loss would show as a second execution.
+	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$cmd"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$cmd"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	killed=$(rcli CLIENT KILL TYPE normal SKIPME yes)
+	echo "killed $killed connections"
+	[ "$killed" -ge 3 ]
+	touch go
+	# Once more while the output flows.
+	wait_for size_at_least h1.out 100000
+	rcli CLIENT KILL TYPE normal SKIPME yes
+	reap "$p1" 30
+	[ "$RC" = 0 ]
+	for n in 2 3; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
+		[ "$RC" = 0 ]
+	done
+	{ echo start; cat blob; echo end; } >want
+	for n in 1 2 3; do
+		cmp want "h$n.out"
+		lacks lost "h$n.err"
+	done
+	[ "$(cat count)" = h1 ]
+	[ "$(fence_of K)" = 1 ]
+}
+
+@test "Redis restarted mid-run: the followers exit 75, nothing hangs, the servers still answer" {
+	local p1 n s1 s2 s3
+	start_hosts 1 2 3
+	s1=$(hpid 1) s2=$(hpid 2) s3=$(hpid 3)
+	hspawn h1 1 --lease 3s -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 3s -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	redis_shutdown
+	redis_start
+	for n in 2 3; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
+		[ "$RC" = 75 ]
+		grep -q lost "h$n.err"
+		[ "$(cat "h$n.out")" = "start h1" ]
+	done
+	# The leader's command goes on and ends normally.
+	touch go.h1
+	reap "$p1" 30
+	echo "h1: exit $RC; stderr: $(cat h1.err)"
+	[ "$RC" = 21 ]
+	[ "$(cat h1.out)" = "$(printf 'start h1\nend h1')" ]
+	[ "$(cat count)" = "h1 1" ]
+	# Its bridge re-created nothing in the new Redis (no lease, no stream).
+	wait_for only_server 1
+	[ "$(rcli DBSIZE)" = 0 ]
+	# Same servers, all answering.
+	[ "$(hpid 1)" = "$s1" ]
+	[ "$(hpid 2)" = "$s2" ]
+	[ "$(hpid 3)" = "$s3" ]
+	for n in 1 2 3; do
+		SFRUN_NO_AUTOSTART=1 hrun "$n" --status
+		[ "$status" -eq 0 ]
+	done
+}
+
+@test "Redis restarted mid-run, rerun: one follower reruns, the other follows it" {
+	local p1 n x s2 s3
+	start_hosts 1 2 3
+	s2=$(hpid 2) s3=$(hpid 3)
+	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	PIDS=()
+	for n in 2 3; do
+		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	wait_for follows 2 K
+	wait_for follows 3 K
+	redis_shutdown
+	redis_start
+	wait_for lines_are count 2
+	x=$(rerun_host)
+	echo "rerun on h$x"
+	[[ "$x" =~ ^[23]$ ]]
+	# The fence went with the restart: the generation may start at 1 again.
+	for n in 2 3; do
+		if [ "$n" = "$x" ]; then
+			wait_for role_is "$n" K leader
+		else
+			wait_for role_is "$n" K follower
+			wait_for test "$(bfield "$n" K holder 2>/dev/null | cut -d: -f1)" = "h$x"
+		fi
+	done
+	touch "go.h$x"
+	for n in 2 3; do
+		reap "${PIDS[$((n - 2))]}" 30
+		echo "h$n: exit $RC; stdout: $(cat "h$n.out"); stderr: $(cat "h$n.err")"
+		[ "$RC" = $((20 + x)) ]
+		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
+	done
+	touch go.h1
+	reap "$p1" 30
+	[ "$RC" = 21 ]
+	[ "$(count_lines count)" = 2 ]
+	[ "$(hpid 2)" = "$s2" ]
+	[ "$(hpid 3)" = "$s3" ]
+	for n in 1 2 3; do
+		SFRUN_NO_AUTOSTART=1 hrun "$n" --status
+		[ "$status" -eq 0 ]
+	done
+}
+
+@test "Redis down at start: exit 125 with one line naming redis, nothing runs" {
+	redis_stop
+	BACKEND="redis://127.0.0.1:$REDIS_PORT"
+	start_hosts 1
+	hrun 1 -k K -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	grep -qi redis <<<"$stderr"
+	hrun 1 --fallback fail -k K -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	one_line "$stderr"
+	[ ! -e count ]
+}
+
+@test "Redis down at start, --fallback local: the command runs here, with a warning" {
+	local p
+	redis_stop
+	BACKEND="redis://127.0.0.1:$REDIS_PORT"
+	start_hosts 1
+	hrun 1 --fallback local -k K -c 'echo run >>count; echo here; exit 4'
+	[ "$status" -eq 4 ]
+	[ "$output" = here ]
+	grep -qi redis <<<"$stderr"
+	[ "$(count_lines count)" = 1 ]
+	# --status calls such a run local.
+	hspawn l 1 --fallback local -k L -c "$(gate go); echo later"
+	p=$LASTPID
+	wait_for role_is 1 L local
+	touch go
+	reap "$p"
+	[ "$RC" = 0 ]
+	[ "$(cat l.out)" = later ]
+}
+
+# --- passwords and ACL -------------------------------------------------------
+
+@test "requirepass: no password or a wrong one is 125 with one line, nothing runs" {
+	rcli CONFIG SET requirepass 'adm1n-pw'
+	REDIS_ADMIN_PASS='adm1n-pw'
+	start_hosts 1
+	hrun 1 -k K -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	grep -qiE 'auth|pass' <<<"$stderr"
+	SFRUN_REDIS_PASSWORD=wrong hrun 1 -k K -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	grep -qiE 'auth|pass' <<<"$stderr"
+	[ ! -e count ]
+	[ "$(rcli DBSIZE)" = 0 ]
+}
+
+@test "requirepass: SFRUN_REDIS_PASSWORD and SFRUN_REDIS_PASSWORD_FILE work" {
+	local p1 p2
+	rcli CONFIG SET requirepass 'adm1n-pw'
+	REDIS_ADMIN_PASS='adm1n-pw'
+	printf 'adm1n-pw\n' >"$BATS_TEST_TMPDIR/pw"
+	chmod 600 "$BATS_TEST_TMPDIR/pw"
+	start_hosts 1 2
+	# A leader with the one, a follower with the other.
+	SFRUN_REDIS_PASSWORD=adm1n-pw hspawn h1 1 -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" hspawn h2 2 -k K -c "$HCMD"
+	p2=$LASTPID
+	wait_for follows 2 K
+	touch go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	reap "$p2"
+	cat h2.err
+	[ "$RC" = 21 ]
+	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	# And each alone.
+	touch go.h2
+	SFRUN_REDIS_PASSWORD=adm1n-pw hrun 2 -k K -c "$HCMD"
+	[ "$status" -eq 22 ]
+	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" hrun 1 -k K -c "$HCMD"
+	[ "$status" -eq 21 ]
+	[ "$(count_lines count)" = 3 ]
+	[ "$(fence_of K)" = 3 ]
+	# The command never sees the password.
+	SFRUN_REDIS_PASSWORD=adm1n-pw hrun 1 -k E -c 'echo "pw=${SFRUN_REDIS_PASSWORD-unset}"'
+	[ "$status" -eq 0 ]
+	[ "$output" = pw=unset ]
+}
+
+@test "a restricted ACL user (~sfrun:*) leads and follows; one limited to another prefix gets 125" {
+	local p1 p2
+	rcli ACL SETUSER sfrun on '>user-pw' resetkeys '~sfrun:*' -@all +auth +select \
+	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	rcli ACL SETUSER other on '>other-pw' resetkeys '~other:*' -@all +auth +select \
+	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	rcli CONFIG SET requirepass 'adm1n-pw'
+	REDIS_ADMIN_PASS='adm1n-pw'
+	start_hosts 1 2
+	BACKEND="redis://sfrun@127.0.0.1:$REDIS_PORT"
+	SFRUN_REDIS_PASSWORD=user-pw hspawn h1 1 --lease 3s -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	SFRUN_REDIS_PASSWORD=user-pw hspawn h2 2 --lease 3s -k K -c "$HCMD"
+	p2=$LASTPID
+	wait_for follows 2 K
+	# Long enough for the lease to be renewed under the ACL (every 1s).
+	wait_for test "$(rcli PTTL "$(rkey K lease)")" -gt 0
+	touch go.h1
+	reap "$p1"
+	echo "h1: stderr: $(cat h1.err)"
+	[ "$RC" = 21 ]
+	reap "$p2"
+	echo "h2: stderr: $(cat h2.err)"
+	[ "$RC" = 21 ]
+	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	[ "$(cat count)" = "h1 1" ]
+	[ -z "$(lease_of K)" ]
+	# The other user may not touch sfrun:*.
+	BACKEND="redis://other@127.0.0.1:$REDIS_PORT"
+	SFRUN_REDIS_PASSWORD=other-pw hrun 1 -k K2 -c 'echo run >>count2; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	[ ! -e count2 ]
+}
+
+@test "a password in --backend is refused (125, names SFRUN_REDIS_PASSWORD); in SFRUN_BACKEND it works" {
+	rcli ACL SETUSER sfrun on '>user-pw' resetkeys '~sfrun:*' -@all +auth +select \
+	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	start_hosts 1
+	unset BACKEND
+	hrun 1 --backend "redis://sfrun:user-pw@127.0.0.1:$REDIS_PORT" -k K \
+	    -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	grep -q SFRUN_REDIS_PASSWORD <<<"$stderr"
+	[ ! -e count ]
+	BACKEND="redis://sfrun:user-pw@127.0.0.1:$REDIS_PORT"
+	hrun 1 -k K -c 'echo run >>count; echo ok'
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+	[ "$(count_lines count)" = 1 ]
+	[ "$(fence_of K)" = 1 ]
+}
+
+@test "the password is not in ps while a backend run is in flight" {
+	local p1 p2 pw args f
+	pw="pw-$RANDOM-$RANDOM-secret"
+	rcli ACL SETUSER sfrun on ">$pw" resetkeys '~sfrun:*' -@all +auth +select \
+	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	# No start_hosts: the servers are autostarted by these invocations.
+	BACKEND="redis://sfrun:$pw@127.0.0.1:$REDIS_PORT"
+	hspawn h1 1 -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	BACKEND="redis://sfrun@127.0.0.1:$REDIS_PORT"
+	SFRUN_REDIS_PASSWORD=$pw hspawn h2 2 -k K -c "$HCMD"
+	p2=$LASTPID
+	wait_for follows 2 K
+	wait_for bridges_are 1 1
+	wait_for bridges_are 2 1
+	args=$(ps -eo args)
+	grep sfrun <<<"$args"
+	[ "$(grep -c sfrun-bridge <<<"$args")" -ge 2 ]
+	[ -z "$(grep -F -- "$pw" <<<"$args")" ]
+	args=$(for f in /proc/[0-9]*/cmdline; do
+		tr '\0' ' ' <"$f" 2>/dev/null
+		echo
+	done)
+	grep -q sfrun-bridge <<<"$args"
+	[ -z "$(grep -F -- "$pw" <<<"$args")" ]
+	touch go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	reap "$p2"
+	[ "$RC" = 21 ]
+}
+
+# --- collision, leaks, fence, the stream --------------------------------------
+
+@test "key collision: the same key with another argv on another host exits 125 'collision', runs nothing" {
+	local p1
+	start_hosts 1 2
+	hspawn h1 1 -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	hrun 2 -k K -c 'echo other >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	grep -q collision <<<"$stderr"
+	[[ "$output" != *WRONG* ]]
+	[ "$(cat count)" = "h1 1" ]
+	touch go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	[ "$(cat count)" = "h1 1" ]
+}
+
+@test "--no-join across hosts: 75 at once, nothing printed, nothing run" {
+	local p1
+	start_hosts 1 2
+	hspawn h1 1 -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	hrun 2 -n -k K -c "$HCMD"
+	[ "$status" -eq 75 ]
+	[ -z "$output" ]
+	[ "$(cat count)" = "h1 1" ]
+	touch go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	[ "$(cat count)" = "h1 1" ]
+}
+
+@test "--run-timeout on the leader's host: x record timeout:15, every host exits 124" {
+	local p1 p2 s t0 t1 cmd
+	start_hosts 1 2
+	cmd='echo start; sleep 30'
+	t0=$(now_ms)
+	hspawn h1 1 --run-timeout 2 --backend-linger 60s -k T -c "$cmd"
+	p1=$LASTPID
+	wait_for role_is 1 T leader
+	hspawn h2 2 --run-timeout 2 --backend-linger 60s -k T -c "$cmd"
+	p2=$LASTPID
+	wait_for follows 2 T
+	reap "$p1" 30
+	[ "$RC" = 124 ]
+	reap "$p2" 30
+	t1=$(now_ms)
+	echo "h2: exit $RC after $((t1 - t0)) ms; stderr: $(cat h2.err)"
+	[ "$RC" = 124 ]
+	[ $((t1 - t0)) -lt 15000 ]
+	[ "$(cat h1.out)" = start ]
+	[ "$(cat h2.out)" = start ]
+	s=$(streams_of T)
+	one_line "$s"
+	stream_dump "$s" st
+	[ "$(cat st.x)" = timeout:15 ]
+}
+
+@test "no leaks: 1000 runs on 2 hosts leave only the fence keys after the linger" {
+	local p1 p2 keys want t0
+	start_hosts 1 2
+	t0=$SECONDS
+	leak_loop 1 a >loop1.log 2>&1 &
+	p1=$!
+	BGPIDS+=("$p1")
+	leak_loop 2 b >loop2.log 2>&1 &
+	p2=$!
+	BGPIDS+=("$p2")
+	reap "$p1" 150
+	cat loop1.log
+	[ "$RC" = 0 ]
+	reap "$p2" 150
+	cat loop2.log
+	[ "$RC" = 0 ]
+	echo "1000 runs in $((SECONDS - t0))s"
+	# --backend-linger 1s: the streams expire soon after.
+	WAIT_SECS=30 wait_for only_fences 100
+	keys=$(rcli --raw --scan | sort)
+	want=$(for k in $(seq 0 49); do rkey "a$k" fence; echo; rkey "b$k" fence; echo; done | sort)
+	[ "$keys" = "$want" ]
+	# Every run was a generation of its own: each key ran 10 times.
+	# shellcheck disable=SC2086 # key names, no blanks
+	[ "$(rcli --raw MGET $keys | sort -u)" = 10 ]
+	# No connection, no bridge left behind.
+	wait_for connected_clients_are 1
+	bridges_are 1 0
+	bridges_are 2 0
+}
+
+@test "SFRUN_FENCE: the command gets its generation, one more per run, per key" {
+	start_hosts 1 2
+	# shellcheck disable=SC2016 # expanded by the command's shell
+	local cmd='echo "fence=$SFRUN_FENCE"'
+	hrun 1 -k F -c "$cmd"
+	[ "$status" -eq 0 ]
+	[ "$output" = fence=1 ]
+	hrun 2 -k F -c "$cmd"
+	[ "$output" = fence=2 ]
+	hrun 1 -k F -c "$cmd"
+	[ "$output" = fence=3 ]
+	[ "$(fence_of F)" = 3 ]
+	hrun 2 -k G -c "$cmd"
+	[ "$output" = fence=1 ]
+	[ "$(fence_of G)" = 1 ]
+}
+
+@test "the stream: header 0-1, o/e chunks of at most 64 KiB with increasing ids, one x record" {
+	local s t0 t1 script n i argv1 argv2 id
+	head -c 200000 /dev/urandom >blob
+	start_hosts 1
+	script='cat blob; printf e1 >&2; printf o2; exit 4'
+	t0=$(now_ms)
+	hrun 1 --backend-linger 60s -k S -- sh -c "$script"
+	t1=$(now_ms)
+	[ "$status" -eq 4 ]
+	[ "$stderr" = e1 ]
+	s=$(streams_of S)
+	echo "stream: $s"
+	one_line "$s"
+	[[ "$s" == "$(rkey S out:1:)"?* ]]
+	stream_dump "$s" st
+	cat st.ids st.header
+	# The header: exactly those fields.
+	[ "$(head -n 1 st.ids | tr ' ' '\n' | sort | tr '\n' ' ')" = "0-1 argv command gen host pid start " ]
+	grep -qx 'host=h1' st.header
+	grep -qx 'gen=1' st.header
+	grep -qx 'pid=[0-9]\+' st.header
+	local start
+	start=$(sed -n 's/^start=//p' st.header)
+	[ "$start" -ge $((t0 - 1000)) ]
+	[ "$start" -le $((t1 + 1000)) ]
+	grep -q '^command=.*cat blob' st.header
+	# argv: the sha256 of the NUL-joined argv (with or without a last NUL).
+	argv1=$(printf 'sh\0-c\0%s' "$script" | sha256sum | cut -d' ' -f1)
+	argv2=$(printf 'sh\0-c\0%s\0' "$script" | sha256sum | cut -d' ' -f1)
+	grep -qxE "argv=($argv1|$argv2)" st.header
+	# The chunks: ids 0-2, 0-3, ... one field each, o or e, then one x last.
+	n=$(wc -l <st.ids)
+	for i in $(seq 2 "$n"); do
+		id=$(sed -n "${i}p" st.ids)
+		if [ "$i" -lt "$n" ]; then
+			[[ "$id" =~ ^0-$i\ [oe]$ ]]
+		else
+			[ "$id" = "0-$i x" ]
+		fi
+	done
+	[ "$(cat st.maxchunk)" -le 65536 ]
+	{ cat blob; printf o2; } >want
+	cmp want st.o
+	[ "$(cat st.e)" = e1 ]
+	[ "$(cat st.x)" = exit:4 ]
+	# It expires after the linger; the lease is gone, the fence stays.
+	local ttl
+	ttl=$(rcli PTTL "$s")
+	echo "PTTL $ttl"
+	[ "$ttl" -gt 0 ]
+	[ "$ttl" -le 60000 ]
+	[ -z "$(lease_of S)" ]
+	[ "$(fence_of S)" = 1 ]
+}
+
+@test "death by a signal: x record signal:15, the leader and the followers die of it" {
+	local p1 p2 s cmd
+	start_hosts 1 2
+	cmd="printf before; $(gate go); kill -TERM \$\$; sleep 5"
+	hspawn_st h1 1 --backend-linger 60s -k sig -c "$cmd"
+	p1=$LASTPID
+	wait_for role_is 1 sig leader
+	hspawn_st h2 2 --backend-linger 60s -k sig -c "$cmd"
+	p2=$LASTPID
+	wait_for role_is 2 sig follower
+	wait_for grep -q before h2.out
+	touch go
+	reap "$p1"
+	reap "$p2"
+	cat h1.st h2.st h1.err h2.err
+	[ "$(cat h1.st)" = "signal 15" ]
+	[ "$(cat h2.st)" = "signal 15" ]
+	[ "$(cat h1.out)" = before ]
+	[ "$(cat h2.out)" = before ]
+	s=$(streams_of sig)
+	one_line "$s"
+	stream_dump "$s" st
+	[ "$(cat st.x)" = signal:15 ]
+}
+
+# --- --status, options, URLs ---------------------------------------------------
+
+@test "--status and --status --json show the leader on one host and the follower on another" {
+	local p1 p2 p3 holder row
+	# No start_hosts: each host's server is autostarted, with the
+	# SFRUN_HOST_ID of the invocation.
+	hspawn h1 1 -k ST -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 ST leader 1
+	hspawn h2 2 -k ST -c "$HCMD"
+	p2=$LASTPID
+	wait_for role_is 2 ST follower 1
+	hspawn loc 1 --backend none -k LOC -c "$(gate go)"
+	p3=$LASTPID
+	SFRUN_SOCKET=$(hsock 1) wait_for has_waiters LOC 1
+	holder=$(bfield 1 ST holder)
+	echo "holder: $holder"
+	[[ "$holder" =~ ^h1:[0-9]+:.+ ]]
+	[ "$(bfield 2 ST holder)" = "$holder" ]
+	[ "$(lease_of ST)" = "1 $holder" ]
+	[ "$(hjson 1 '[r["backend"] for r in R if r["key"] == A[0]][0]' LOC)" = None ]
+	SFRUN_NO_AUTOSTART=1 hrun 1 --status
+	[ "$status" -eq 0 ]
+	grep -qi backend <<<"$output"
+	row=$(grep -E '^ST[[:space:]]' <<<"$output")
+	[[ "$row" == *"leader g1"* ]]
+	row=$(grep -E '^LOC[[:space:]]' <<<"$output")
+	[[ "$row" != *leader* && "$row" != *follower* ]]
+	SFRUN_NO_AUTOSTART=1 hrun 2 --status
+	[ "$status" -eq 0 ]
+	row=$(grep -E '^ST[[:space:]]' <<<"$output")
+	[[ "$row" =~ follower\ g1\ (of\ )?h1 ]]
+	touch go go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	reap "$p2"
+	[ "$RC" = 21 ]
+	reap "$p3"
+	[ "$RC" = 0 ]
+}
+
+@test "bad --backend, --on-leader-loss, --fallback, --lease: 125, one line, nothing runs" {
+	local bad
+	start_hosts 1
+	for bad in "--backend=http://127.0.0.1:$REDIS_PORT" --backend=redis:// \
+	    --backend=redis://127.0.0.1:99999 "--backend=redis://127.0.0.1:$REDIS_PORT/x" \
+	    --backend=unix:// --backend=127.0.0.1 \
+	    --on-leader-loss=maybe --fallback=maybe --lease=1x; do
+		hrun 1 "$bad" -k B -c 'echo run >>count; echo WRONG'
+		[ "$status" -eq 125 ]
+		[ -z "$output" ]
+		one_line "$stderr"
+	done
+	BACKEND='bogus://x'
+	hrun 1 -k B -c 'echo run >>count; echo WRONG'
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+	[ ! -e count ]
+	[ "$(rcli DBSIZE)" = 0 ]
+}
+
+@test "URLs: /db, unix:// with ?db=, --backend-prefix; --backend wins over SFRUN_BACKEND; none" {
+	local p1 p2 dead
+	start_hosts 1 2
+	BACKEND="redis://127.0.0.1:$REDIS_PORT/3"
+	hrun 1 -k D -c 'echo db'
+	[ "$status" -eq 0 ]
+	[ "$(rcli -n 3 --raw GET "$(rkey D fence)")" = 1 ]
+	[ -z "$(fence_of D)" ]
+	# A leader over the unix socket, a follower over TCP, in db 5.
+	BACKEND="unix://$REDIS_SOCK?db=5"
+	hspawn h1 1 -k U -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 U leader
+	BACKEND="redis://127.0.0.1:$REDIS_PORT/5"
+	hspawn h2 2 -k U -c "$HCMD"
+	p2=$LASTPID
+	wait_for follows 2 U
+	touch go.h1
+	reap "$p1"
+	[ "$RC" = 21 ]
+	reap "$p2"
+	[ "$RC" = 21 ]
+	[ "$(cat count)" = "h1 1" ]
+	[ "$(rcli -n 5 --raw GET "$(rkey U fence)")" = 1 ]
+	# Another prefix.
+	BACKEND=$REDIS_URL
+	hrun 1 --backend-prefix 'sfrun:t1:' -k P -c 'echo prefixed'
+	[ "$status" -eq 0 ]
+	[ "$(PREFIX='sfrun:t1:' fence_of P)" = 1 ]
+	[ -z "$(fence_of P)" ]
+	# The option wins over the environment.
+	dead=$(free_port)
+	BACKEND="redis://127.0.0.1:$dead"
+	hrun 1 --backend "$REDIS_URL" -k W -c 'echo wins'
+	[ "$status" -eq 0 ]
+	[ "$output" = wins ]
+	[ "$(fence_of W)" = 1 ]
+	# none, or an empty SFRUN_BACKEND: no backend at all.
+	hrun 1 --backend none -k N -c 'echo local'
+	[ "$status" -eq 0 ]
+	[ "$output" = local ]
+	BACKEND=
+	hrun 1 -k E -c 'echo local'
+	[ "$status" -eq 0 ]
+	[ "$output" = local ]
+	[ -z "$(fence_of N)" ]
+	[ -z "$(fence_of E)" ]
+}
+
+# --- two levels ----------------------------------------------------------------
+
+@test "local coalescing first: one bridge per host for any number of local waiters" {
+	local n i
+	start_hosts 1 2
+	PIDS=()
+	hspawn h1.1 1 -k K -c "$HCMD"
+	PIDS+=("$LASTPID")
+	wait_for role_is 1 K leader
+	for i in 2 3; do
+		hspawn "h1.$i" 1 -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	for i in 1 2 3; do
+		hspawn "h2.$i" 2 -k K -c "$HCMD"
+		PIDS+=("$LASTPID")
+	done
+	wait_for role_is 2 K follower
+	SFRUN_SOCKET=$(hsock 1) wait_for has_waiters K 3
+	SFRUN_SOCKET=$(hsock 2) wait_for has_waiters K 3
+	bridges_are 1 1
+	bridges_are 2 1
+	[ "$(cat count)" = "h1 1" ]
+	touch go.h1
+	reap_all 21
+	for n in 1 2; do
+		for i in 1 2 3; do
+			[ "$(cat "h$n.$i.out")" = "$(printf 'start h1\nend h1')" ]
+		done
+	done
+	[ "$(cat count)" = "h1 1" ]
+}
+
+@test "a run led here goes on when its local waiters leave: the followers get all of it" {
+	local p1 p2
+	start_hosts 1 2
+	hspawn h1 1 -k K -c "$HCMD"
+	p1=$LASTPID
+	wait_for role_is 1 K leader
+	hspawn h2 2 -k K -c "$HCMD"
+	p2=$LASTPID
+	wait_for follows 2 K
+	kill -KILL "$p1"
+	reap "$p1"
+	SFRUN_SOCKET=$(hsock 1) wait_for all_waiters 0
+	role_is 1 K leader
+	touch go.h1
+	reap "$p2"
+	echo "h2: exit $RC; stderr: $(cat h2.err)"
+	[ "$RC" = 21 ]
+	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	[ "$(cat count)" = "h1 1" ]
+}

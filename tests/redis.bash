@@ -1,0 +1,441 @@
+# Set-up for the Redis backend suite, loaded after helper.bash: every test
+# gets its own redis-server on a free port of 127.0.0.1 (and a unix socket),
+# and any number of simulated hosts, each an sfrund of its own (socket
+# $SOCKDIR/hN.sock, SFRUN_HOST_ID=hN, log $WORK/hN.log). Teardown stops the
+# hosts, their runs and bridges, and the redis-server.
+# shellcheck disable=SC2154 # SOCKDIR, WORK, BATS_*: set by helper.bash and bats
+# shellcheck disable=SC2034 # the variables below are for the suite
+
+REDIS_SERVER=$(command -v redis-server || true)
+REDIS_CLI=$(command -v redis-cli || true)
+
+# The gates the suite's commands wait on; teardown creates them all.
+GATES=(go)
+for _h in $(seq 10); do
+	GATES+=("go.h$_h")
+done
+unset _h
+
+# The command most tests run, the same argv on every host: it appends
+# "HOST FENCE" to ./count, prints "start HOST", waits for ./go.HOST, prints
+# "end HOST" and exits 20+N on host hN (so a waiter's status tells which
+# host ran what it got).
+# shellcheck disable=SC2016 # expanded by the command's shell
+HCMD='echo "$SFRUN_HOST_ID $SFRUN_FENCE" >>count; echo "start $SFRUN_HOST_ID"; '"$(gate 'go.$SFRUN_HOST_ID')"'; echo "end $SFRUN_HOST_ID"; exit $((20 + ${SFRUN_HOST_ID#h}))'
+
+# Keep helper.bash's setup and teardown under other names and extend them.
+eval "helper_$(declare -f setup)"
+eval "helper_$(declare -f teardown)"
+
+setup() {
+	helper_setup
+	if [ -z "$REDIS_SERVER" ] || [ -z "$REDIS_CLI" ]; then
+		skip "redis-server not installed"
+	fi
+	REDIS_DIR="$BATS_TEST_TMPDIR/redis"
+	REDIS_SOCK="$REDIS_DIR/redis.sock"
+	REDIS_PID=
+	REDIS_ADMIN_PASS=
+	mkdir -p "$REDIS_DIR"
+	redis_start_free
+	REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+	BACKEND=$REDIS_URL
+}
+
+teardown() {
+	local g
+	for g in "${GATES[@]}"; do
+		touch "$WORK/$g" 2>/dev/null || true
+	done
+	stop_hosts
+	helper_teardown
+	redis_stop
+	# A sanitizer report in a host's log fails the test.
+	if [ -d "$WORK" ] && grep -lE 'Sanitizer|runtime error' "$WORK"/h*.log 2>/dev/null; then
+		cat "$WORK"/h*.log
+		return 1
+	fi
+	return 0
+}
+
+# --- Redis -------------------------------------------------------------------
+
+# free_port: a TCP port of 127.0.0.1 nothing listens on (just now).
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# rcli ARGS...: redis-cli against this test's redis (as the admin, if it has a password).
+rcli() {
+	if [ -n "$REDIS_ADMIN_PASS" ]; then
+		REDISCLI_AUTH=$REDIS_ADMIN_PASS timeout 20 "$REDIS_CLI" \
+		    -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+	else
+		timeout 20 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+	fi
+}
+
+# redis_up: this test's redis answers PING.
+redis_up() {
+	[ "$(rcli PING 2>/dev/null)" = PONG ]
+}
+
+# redis_start: start redis-server on $REDIS_PORT (empty, no persistence),
+# wait until it answers; fails if it exits before that.
+redis_start() {
+	"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no --dir "$REDIS_DIR" \
+	    --unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
+	    --logfile "$REDIS_DIR/redis.log" </dev/null 3>&- &
+	REDIS_PID=$!
+	local deadline=$((SECONDS + 20))
+	until redis_up; do
+		if ! kill -0 "$REDIS_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			tail -n 5 "$REDIS_DIR/redis.log" >&2
+			kill -KILL "$REDIS_PID" 2>/dev/null || true
+			wait "$REDIS_PID" 2>/dev/null || true
+			REDIS_PID=
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# redis_start_free: start redis on a free port (another try if it was taken meanwhile).
+redis_start_free() {
+	local try
+	for try in 1 2 3 4 5; do
+		REDIS_PORT=$(free_port)
+		redis_start && return 0
+		echo "redis-server did not start on port $REDIS_PORT (try $try)" >&2
+	done
+	return 1
+}
+
+# redis_stop: stop this test's redis-server (no save), for sure.
+redis_stop() {
+	[ -n "${REDIS_PID:-}" ] || return 0
+	kill -TERM "$REDIS_PID" 2>/dev/null || true
+	local deadline=$((SECONDS + 10))
+	while kill -0 "$REDIS_PID" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			kill -KILL "$REDIS_PID" 2>/dev/null || true
+			break
+		fi
+		sleep 0.02
+	done
+	wait "$REDIS_PID" 2>/dev/null || true
+	REDIS_PID=
+	return 0
+}
+
+# redis_shutdown: SHUTDOWN NOSAVE, and wait until the server has exited.
+redis_shutdown() {
+	rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+	reap "$REDIS_PID" 20
+	REDIS_PID=
+}
+
+# rpy EXPR [ARG...]: python EXPR with call(*args) talking RESP to this
+# test's redis (bytes in, bytes out; A = the ARGs).
+rpy() {
+	local expr=$1
+	shift
+	REDISCLI_AUTH=$REDIS_ADMIN_PASS REDIS_PORT=$REDIS_PORT timeout 30 python3 -c '
+import json, os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(os.environ["REDIS_PORT"])), 10)
+f = s.makefile("rwb")
+def parse():
+    line = f.readline()
+    t, rest = line[:1], line[1:-2]
+    if t == b"+": return rest
+    if t == b"-": raise Exception(rest.decode())
+    if t == b":": return int(rest)
+    if t == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [parse() for _ in range(n)]
+    raise Exception("bad reply %r" % line)
+def call(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    f.write(out)
+    f.flush()
+    return parse()
+if os.environ.get("REDISCLI_AUTH"):
+    call("AUTH", os.environ["REDISCLI_AUTH"])
+A = sys.argv[2:]
+exec(sys.argv[1])' "$expr" "$@"
+}
+
+# khash KEY: the sha256 hex of KEY, as in the Redis key names.
+khash() {
+	printf '%s' "$1" | sha256sum | cut -d' ' -f1
+}
+
+# rkey KEY SUFFIX: the Redis key P{sha256(KEY)}:SUFFIX (P = ${PREFIX:-sfrun:}).
+rkey() {
+	printf '%s{%s}:%s' "${PREFIX:-sfrun:}" "$(khash "$1")" "$2"
+}
+
+# lease_of KEY: the value of KEY's lease in Redis (empty if none).
+lease_of() {
+	rcli --raw GET "$(rkey "$1" lease)"
+}
+
+# fence_of KEY: KEY's fence counter in Redis (empty if none).
+fence_of() {
+	rcli --raw GET "$(rkey "$1" fence)"
+}
+
+# streams_of KEY: the names of KEY's output streams in Redis, one a line.
+streams_of() {
+	rcli --raw --scan --pattern "$(rkey "$1" 'out:*')" | sort
+}
+
+# stream_dump STREAM OUT: STREAM's entries: OUT.ids (one "ID FIELD..." a
+# line), OUT.header ("field=value" lines of entry 0-1), OUT.o, OUT.e (the
+# o and e chunks, concatenated), OUT.maxchunk (the largest one's size) and
+# OUT.x (the x records, one a line).
+stream_dump() {
+	rpy '
+ents = call("XRANGE", A[0], "-", "+")
+ids = open(A[1] + ".ids", "w")
+hdr = open(A[1] + ".header", "wb")
+o = open(A[1] + ".o", "wb")
+e = open(A[1] + ".e", "wb")
+x = open(A[1] + ".x", "wb")
+big = 0
+for eid, kv in ents:
+    fields = kv[0::2]
+    ids.write(" ".join(v.decode() for v in [eid] + fields) + "\n")
+    for k, v in zip(kv[0::2], kv[1::2]):
+        if eid == b"0-1":
+            hdr.write(k + b"=" + v + b"\n")
+        elif k == b"o":
+            o.write(v)
+            big = max(big, len(v))
+        elif k == b"e":
+            e.write(v)
+            big = max(big, len(v))
+        elif k == b"x":
+            x.write(v + b"\n")
+open(A[1] + ".maxchunk", "w").write("%d\n" % big)' "$1" "$2"
+}
+
+# connected_clients_are N: this test's redis has N clients (this query's included).
+connected_clients_are() {
+	[ "$(rcli INFO clients | tr -d '\r' | sed -n 's/^connected_clients://p')" = "$1" ]
+}
+
+# --- Hosts -------------------------------------------------------------------
+
+# hsock N: host N's server socket.
+hsock() {
+	printf '%s/h%s.sock' "$SOCKDIR" "$1"
+}
+
+# host_env N: HENV, the environment of an invocation on host N (its socket,
+# its SFRUN_HOST_ID, and SFRUN_BACKEND=$BACKEND unless BACKEND is unset).
+host_env() {
+	HENV=("SFRUN_SOCKET=$(hsock "$1")" "SFRUN_HOST_ID=h$1")
+	if [ -n "${BACKEND+set}" ]; then
+		HENV+=("SFRUN_BACKEND=$BACKEND")
+	fi
+}
+
+# start_hosts N...: start sfrund -f for each host N (log $WORK/hN.log), wait until they listen.
+start_hosts() {
+	local n sock
+	for n in "$@"; do
+		sock=$(hsock "$n")
+		SFRUN_HOST_ID="h$n" "$SFRUND" -f -S "$sock" >"$WORK/h$n.log" 2>&1 </dev/null 3>&- &
+		BGPIDS+=("$!")
+	done
+	for n in "$@"; do
+		wait_for test -S "$(hsock "$n")"
+	done
+}
+
+# hspawn NAME N ARGS...: sfrun ARGS on host N in the background (NAME.out,
+# NAME.err); pid (sfrun's own) in $LASTPID.
+hspawn() {
+	local name=$1 n=$2
+	shift 2
+	host_env "$n"
+	spawn "$name" env "${HENV[@]}" "$SFRUN" "$@"
+}
+
+# hspawn_st NAME N ARGS...: as hspawn, and how sfrun ended goes to NAME.st:
+# "exit N" or "signal S" (a python parent waits for it).
+hspawn_st() {
+	local name=$1 n=$2
+	shift 2
+	host_env "$n"
+	python3 -c '
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp("env", ["env"] + sys.argv[2:])
+_, st = os.waitpid(pid, 0)
+with open(sys.argv[1], "w") as f:
+    if os.WIFSIGNALED(st):
+        f.write("signal %d\n" % os.WTERMSIG(st))
+    else:
+        f.write("exit %d\n" % os.WEXITSTATUS(st))' "$name.st" "${HENV[@]}" "$SFRUN" "$@" \
+	    >"$name.out" 2>"$name.err" 3>&- &
+	LASTPID=$!
+	BGPIDS+=("$LASTPID")
+}
+
+# hrun N ARGS...: bats' run (stderr apart) of sfrun ARGS on host N, bounded.
+hrun() {
+	local n=$1
+	shift
+	host_env "$n"
+	run --separate-stderr timeout 60 env "${HENV[@]}" "$SFRUN" "$@"
+	echo "h$n: sfrun $*: status=$status stdout=[${output:0:300}] stderr=[${stderr:0:300}]"
+}
+
+# hjson N EXPR [ARG...]: sjson against host N's server (never autostarts one).
+hjson() {
+	local n=$1
+	shift
+	SFRUN_NO_AUTOSTART=1 SFRUN_SOCKET=$(hsock "$n") sjson "$@"
+}
+
+# bfield N KEY NAME: field NAME of the backend part of KEY's run on host N.
+bfield() {
+	hjson "$1" '[(r.get("backend") or {}).get(A[1]) for r in R if r["key"] == A[0]][-1]' "$2" "$3"
+}
+
+# role_is N KEY ROLE [GEN]: KEY's run on host N has that backend role (and generation).
+role_is() {
+	[ "$(bfield "$1" "$2" role 2>/dev/null)" = "$3" ] || return 1
+	[ -z "${4:-}" ] || [ "$(bfield "$1" "$2" gen 2>/dev/null)" = "$4" ]
+}
+
+# hpid N: the pid of host N's server (empty if none).
+hpid() {
+	SFRUN_SOCKET=$(hsock "$1") server_pid
+}
+
+# tree PID: PID and all its descendants, one a line.
+tree() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+	{ kids[$2] = kids[$2] " " $1 }
+	END {
+		n = split(root, q, " ")
+		for (i = 1; i <= n; i++) {
+			print q[i]
+			m = split(kids[q[i]], k, " ")
+			for (j = 1; j <= m; j++)
+				q[++n] = k[j]
+		}
+	}'
+}
+
+# host_signal SIG N: send SIG to host N's server, then to its descendants
+# (bridges, runs) and the process groups they lead (a run is a group of its
+# own). The server first: killed, it can no longer tell its waiters how the
+# run ended (a host dies at once).
+host_signal() {
+	local sig=$1 pid pids p g
+	pid=$(hpid "$2")
+	[ -n "$pid" ] || return 1
+	pids=" $(tree "$pid" | tr '\n' ' ')"
+	kill "-$sig" "$pid" 2>/dev/null || true
+	for p in $pids; do
+		g=$(ps -o pgid= -p "$p" 2>/dev/null | tr -d ' ')
+		# Only groups led by one of them: never the suite's own.
+		case $pids in
+		*" $g "*) kill "-$sig" -- "-$g" 2>/dev/null || true ;;
+		esac
+	done
+	for p in $pids; do
+		kill "-$sig" "$p" 2>/dev/null || true
+	done
+	return 0
+}
+
+# bridges N: how many sfrun-bridge processes run under host N's server.
+bridges() {
+	local pid p n=0
+	pid=$(hpid "$1")
+	[ -n "$pid" ] || { echo 0; return; }
+	for p in $(tree "$pid"); do
+		case $(ps -o args= -p "$p" 2>/dev/null) in
+		*sfrun-bridge*) n=$((n + 1)) ;;
+		esac
+	done
+	echo "$n"
+}
+
+# bridges_are N COUNT: host N's server has COUNT bridges.
+bridges_are() {
+	[ "$(bridges "$1")" = "$2" ]
+}
+
+# only_server N: host N's server has no child process left.
+only_server() {
+	local pid
+	pid=$(hpid "$1")
+	[ -n "$pid" ] && [ "$(tree "$pid" | wc -l)" = 1 ]
+}
+
+# stop_hosts: stop every host's server (any socket in $SOCKDIR): TERM them
+# all, then KILL what is left of them, their bridges and runs.
+stop_hosts() {
+	local pidfile pid pids=() trees=() deadline alive p
+	[ -n "${SOCKDIR:-}" ] || return 0
+	for pidfile in "$SOCKDIR"/*.sock.pid; do
+		[ -e "$pidfile" ] || continue
+		pid=$(cat "$pidfile" 2>/dev/null)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			pids+=("$pid")
+		fi
+	done
+	[ "${#pids[@]}" -gt 0 ] || return 0
+	# A host a test left stopped (SIGSTOP) must go on to stop.
+	for p in "${pids[@]}"; do
+		# shellcheck disable=SC2046 # pids, one a line
+		kill -CONT $(tree "$p") 2>/dev/null || true
+	done
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	deadline=$((SECONDS + 5))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		alive=0
+		for p in "${pids[@]}"; do
+			gone "$p" || alive=1
+		done
+		[ "$alive" = 0 ] && return 0
+		sleep 0.05
+	done
+	# Listed before the KILL: the runs are re-parented after it.
+	for p in "${pids[@]}"; do
+		# shellcheck disable=SC2207 # pids, one a line
+		trees+=($(tree "$p"))
+	done
+	for p in "${trees[@]}"; do
+		kill -KILL -- "-$p" 2>/dev/null || true
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	return 0
+}
+
+# lacks ERE FILE...: no line of the FILEs matches ERE (those that do are shown).
+lacks() {
+	! grep -E -- "$1" "${@:2}"
+}
+
+# one_line TEXT: TEXT is exactly one non-empty line.
+one_line() {
+	[ -n "$1" ] && [ "$(printf '%s\n' "$1" | wc -l)" = 1 ]
+}
