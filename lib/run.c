@@ -226,6 +226,8 @@ int
 run_init(void)
 {
 	sigset_t	set;
+	/* getauxval returns a pointer as an integer. */
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
 	const char	*exe = (const char *)getauxval(AT_EXECFN);
 
 	/*
