@@ -148,6 +148,7 @@ if command -v redis-server >/dev/null; then
 		redis-cli -p "$port" ping >/dev/null 2>&1 && break
 		sleep 0.05
 	done
+	# shellcheck disable=SC2016 # expanded by the command's shell
 	out=$(sfrun --backend "redis://127.0.0.1:$port" -k be -c 'echo "led $SFRUN_FENCE"; exit 4'); rc=$?
 	check "backend: a run led through redis" test "$out/$rc" = "led 1/4"
 	kill "$rpid"
