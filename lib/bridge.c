@@ -17,7 +17,6 @@
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
@@ -40,6 +39,7 @@
 #include "redis.h"
 #include "redisurl.h"
 #include "run.h"
+#include "sig.h"
 
 #define CHUNK_MAX	65536	/* bytes in one o or e entry */
 #define READ_COUNT	16	/* entries per XREAD: a reply of at most 1 MiB */
@@ -108,25 +108,6 @@ struct bridge {
 	char			 stream[700];
 };
 
-/* A line on the server's side channel. Lost if the server is gone. */
-static void
-bridge_report(struct bridge *b, const char *fmt, ...)
-{
-	char	line[PROTO_TEXT_MAX];
-	va_list	ap;
-	int	n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	line[strcspn(line, "\n")] = '\0';	/* one line, always */
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	(void)write(b->side, line, (size_t)n);
-}
-
 /* Write all of buf to fd; a reader gone (EPIPE) is not an error here. */
 static void
 bridge_write(int fd, const void *buf, size_t len)
@@ -145,24 +126,41 @@ bridge_write(int fd, const void *buf, size_t len)
 	}
 }
 
+/* Write one line: prefix, then the message cut at any newline. */
+static void
+bridge_vline(int fd, const char *prefix, const char *fmt, va_list ap)
+{
+	char	line[PROTO_TEXT_MAX];
+	size_t	n;
+
+	n = strlcpy(line, prefix, sizeof(line));
+	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	n = strlen(line);
+	line[n++] = '\n';
+	bridge_write(fd, line, n);
+}
+
+/* A line on the server's side channel. Lost if the server is gone. */
+static void
+bridge_report(struct bridge *b, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	bridge_vline(b->side, "", fmt, ap);
+	va_end(ap);
+}
+
 /* A line of sfrun's own on this host's stderr (the waiters see it). */
 static void
 bridge_say(const char *fmt, ...)
 {
-	char	line[1200];
 	va_list	ap;
-	int	n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	bridge_vline(STDERR_FILENO, "sfrun: ", fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	bridge_write(STDERR_FILENO, "sfrun: ", 7);
-	bridge_write(STDERR_FILENO, line, (size_t)n);
 }
 
 /* End as failed (125) or lost (75): tell the server why, and exit. */
@@ -179,22 +177,6 @@ bridge_end(struct bridge *b, int code, const char *fmt, ...)
 	_exit(code);
 }
 
-/* Die of sig, as the command did, without a core file. */
-static void __attribute__((noreturn))
-bridge_raise(int sig)
-{
-	struct rlimit	rl = { 0, 0 };
-	sigset_t	set;
-
-	setrlimit(RLIMIT_CORE, &rl);
-	signal(sig, SIG_DFL);
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	raise(sig);
-	_exit(128 + sig);
-}
-
 /* Leave as the run ended. */
 static void __attribute__((noreturn))
 bridge_exit(struct bridge *b, enum outcome how, int value)
@@ -203,7 +185,7 @@ bridge_exit(struct bridge *b, enum outcome how, int value)
 	case OUT_EXIT:
 		_exit(value & 0xff);
 	case OUT_SIGNAL:
-		bridge_raise(value);
+		_exit(sig_raise(value));
 	case OUT_TIMEOUT:
 		bridge_report(b, "end timeout %d", value);
 		_exit(124);

@@ -31,6 +31,7 @@
 #include "duration.h"
 #include "key.h"
 #include "proto.h"
+#include "sig.h"
 #include "sock.h"
 #include "status.h"
 
@@ -460,22 +461,6 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 		*pos = end;
 }
 
-/* Die of the command's signal, without a core dump; else 128 + sig. */
-static int
-client_raise(int sig)
-{
-	struct rlimit	rl = { 0, 0 };
-	sigset_t	set;
-
-	setrlimit(RLIMIT_CORE, &rl);
-	signal(sig, SIG_DFL);
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	raise(sig);
-	return 128 + sig;	/* a signal whose default is to ignore */
-}
-
 /* Turn the end of a run into this process's exit. */
 static int
 client_result(const struct client_opts *o, const struct proto_done *d,
@@ -485,7 +470,7 @@ client_result(const struct client_opts *o, const struct proto_done *d,
 	case DONE_EXITED:
 		return d->value & 0xff;
 	case DONE_SIGNALED:
-		return client_raise(d->value);
+		return sig_raise(d->value);
 	case DONE_EXEC_FAILED:
 		client_say(o->quiet, "%s: %s", d->text, strerror(d->value));
 		return d->value == ENOENT ? 127 : 126;

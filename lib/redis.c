@@ -56,13 +56,34 @@ redis_drop(struct redis *r)
 	r->c = NULL;
 }
 
+/*
+ * The answer to a command that sets a new connection up (consumed): 0 if
+ * it succeeded, else -1 with r->error (what failed, why, hint) and the
+ * connection dropped. An answer that refuses makes the failure final.
+ */
+static int
+redis_setup_ok(struct redis *r, redisReply *rep, const char *what,
+    const char *hint)
+{
+	int	ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+
+	if (!ok) {
+		snprintf(r->error, sizeof(r->error), "%.600s: %.300s%s", what,
+		    rep != NULL ? rep->str : r->c->errstr, hint);
+		r->fatal = rep != NULL;
+		redis_drop(r);
+	}
+	freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
+
 /* Connect, log in and select the database. -1 with r->error. */
 static int
 redis_connect(struct redis *r)
 {
 	const struct redis_url	*u = &r->url;
 	redisReply		*rep;
-	char			 where[PATH_MAX + 300];
+	char			 where[PATH_MAX + 300], what[PATH_MAX + 600];
 
 	redis_drop(r);
 	if (u->host[0] != '\0') {
@@ -91,43 +112,23 @@ redis_connect(struct redis *r)
 			    r->password);
 		else
 			rep = redisCommand(r->c, "AUTH %s", r->password);
-		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-			snprintf(r->error, sizeof(r->error), "%.400s refused "
-			    "the login%s%.128s: %.300s", where, u->user[0] ? " of user " :
-			    "", u->user, rep != NULL ? rep->str :
-			    r->c->errstr);
-			r->fatal = rep != NULL;
-			freeReplyObject(rep);
-			redis_drop(r);
+		snprintf(what, sizeof(what), "%.400s refused the login%s%.128s",
+		    where, u->user[0] != '\0' ? " of user " : "", u->user);
+		if (redis_setup_ok(r, rep, what, "") == -1)
 			return -1;
-		}
-		freeReplyObject(rep);
 	}
 	/* Without a password, a server that wants one says so here. */
 	rep = redisCommand(r->c, "PING");
-	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-		snprintf(r->error, sizeof(r->error), "%.400s: %.300s%s", where,
-		    rep != NULL ? rep->str : r->c->errstr, rep != NULL &&
-		    strncmp(rep->str, "NOAUTH", 6) == 0 ? " (set "
-		    "SFRUN_REDIS_PASSWORD or SFRUN_REDIS_PASSWORD_FILE)" : "");
-		r->fatal = rep != NULL;
-		freeReplyObject(rep);
-		redis_drop(r);
+	if (redis_setup_ok(r, rep, where, rep != NULL &&
+	    rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH",
+	    6) == 0 ? " (set SFRUN_REDIS_PASSWORD or "
+	    "SFRUN_REDIS_PASSWORD_FILE)" : "") == -1)
 		return -1;
-	}
-	freeReplyObject(rep);
 	if (u->db != 0) {
 		rep = redisCommand(r->c, "SELECT %d", u->db);
-		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-			snprintf(r->error, sizeof(r->error), "%.400s: SELECT "
-			    "%d: %.300s", where, u->db, rep != NULL ? rep->str :
-			    r->c->errstr);
-			r->fatal = rep != NULL;
-			freeReplyObject(rep);
-			redis_drop(r);
+		snprintf(what, sizeof(what), "%.400s: SELECT %d", where, u->db);
+		if (redis_setup_ok(r, rep, what, "") == -1)
 			return -1;
-		}
-		freeReplyObject(rep);
 	}
 	return 0;
 }
