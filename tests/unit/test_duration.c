@@ -6,23 +6,6 @@
 #include "duration.h"
 #include "unit.h"
 
-/* Write s into out with control bytes shown as \xNN, for a TAP line. */
-static const char *
-show(const char *s, char *out, size_t len)
-{
-	size_t	n = 0;
-
-	for (; *s != '\0' && n + 5 < len; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			n += (size_t)snprintf(out + n, len - n, "\\x%02x",
-			    (unsigned char)*s);
-		else
-			out[n++] = *s;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 /* Check that s parses to want milliseconds with no error string. */
 static void
 accepts(const char *s, uint64_t want)
@@ -34,7 +17,7 @@ accepts(const char *s, uint64_t want)
 
 	rc = duration_parse(s, &ms, &errstr);
 	snprintf(name, sizeof(name), "parse \"%s\" = %llu ms",
-	    show(s, shown, sizeof(shown)), (unsigned long long)want);
+	    unit_show(s, shown, sizeof(shown)), (unsigned long long)want);
 	CHECK(rc == 0 && ms == want, name);
 	if (rc != 0)
 		printf("# got rc %d, errstr %s\n", rc,
@@ -54,7 +37,7 @@ rejects(const char *s, const char *why)
 
 	rc = duration_parse(s, &ms, &errstr);
 	snprintf(name, sizeof(name), "reject \"%s\" (%s)",
-	    show(s, shown, sizeof(shown)), why);
+	    unit_show(s, shown, sizeof(shown)), why);
 	CHECK(rc == -1 && errstr != NULL && *errstr != '\0', name);
 	if (rc != -1)
 		printf("# got rc %d, %llu ms\n", rc, (unsigned long long)ms);

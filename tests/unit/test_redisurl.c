@@ -23,25 +23,6 @@ same(const char *a, const char *b)
 	return strcmp(a, b != NULL ? b : "") == 0;
 }
 
-/* Write s into out with control bytes as \xNN, cut to fit, for a TAP line. */
-static const char *
-show(const char *s, char *out, size_t len)
-{
-	size_t	n = 0;
-
-	for (; *s != '\0' && n + 8 < len; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			n += (size_t)snprintf(out + n, len - n, "\\x%02x",
-			    (unsigned char)*s);
-		else
-			out[n++] = *s;
-	}
-	if (*s != '\0')
-		n += (size_t)snprintf(out + n, len - n, "...");
-	out[n] = '\0';
-	return out;
-}
-
 /* Check that s parses, and to exactly the fields of w. */
 static void
 accepts(const char *s, const struct want *w)
@@ -54,7 +35,7 @@ accepts(const char *s, const struct want *w)
 	memset(&u, 'X', sizeof(u));
 	rc = redisurl_parse(s, &u, &errstr);
 	snprintf(name, sizeof(name), "parse \"%s\"",
-	    show(s, shown, sizeof(shown)));
+	    unit_show(s, shown, sizeof(shown)));
 	ok = rc == 0 && same(u.host, w->host) && u.port == w->port &&
 	    same(u.path, w->path) && same(u.user, w->user) &&
 	    same(u.pass, w->pass) && u.db == w->db;
@@ -79,7 +60,7 @@ rejects(const char *s, const char *why)
 
 	rc = redisurl_parse(s, &u, &errstr);
 	snprintf(name, sizeof(name), "reject \"%s\" (%s)",
-	    show(s, shown, sizeof(shown)), why);
+	    unit_show(s, shown, sizeof(shown)), why);
 	CHECK(rc == -1 && errstr != NULL && *errstr != '\0', name);
 	if (rc != -1)
 		printf("# got rc %d, host \"%.40s\" port %d db %d\n", rc,
