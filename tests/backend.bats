@@ -10,11 +10,6 @@ bats_require_minimum_version 1.5.0
 load helper
 load redis
 
-# follows N KEY: KEY's run on host N is a follower that has the leader's first line.
-follows() {
-	role_is "$1" "$2" follower && grep -q '^start' "h$1.out"
-}
-
 # has_role N KEY: KEY's run on host N is a leader or a follower by now.
 has_role() {
 	case $(bfield "$1" "$2" role 2>/dev/null) in
@@ -48,13 +43,6 @@ leak_loop() {
 	done
 }
 
-# rerun_host: the host that ran the second execution (from ./count), as N.
-rerun_host() {
-	local h
-	h=$(sed -n '2s/ .*//p' count)
-	echo "${h#h}"
-}
-
 # --- N hosts, late follower --------------------------------------------------
 
 @test "10 hosts, 50 MiB of binary output: one execution, the same bytes and status everywhere" {
@@ -64,11 +52,7 @@ rerun_host() {
 	start_hosts $(seq 10)
 	cmd="echo \$SFRUN_HOST_ID >>count; $(gate go); cat big; cat err.bin >&2; exit 3"
 	# All ten at once: the election races.
-	PIDS=()
-	for i in $(seq 10); do
-		hspawn "h$i" "$i" -k big -c "$cmd"
-		PIDS+=("$LASTPID")
-	done
+	hspawn_hosts "$(seq 10)" -k big -c "$cmd"
 	for i in $(seq 10); do
 		wait_for has_role "$i" big
 	done
@@ -80,11 +64,7 @@ rerun_host() {
 	[ "$leaders" = 1 ]
 	[ "$(count_lines count)" = 1 ]
 	touch go
-	for i in $(seq 10); do
-		reap "${PIDS[$((i - 1))]}" 120
-		echo "h$i: exit $RC"
-		[ "$RC" = 3 ]
-	done
+	reap_hosts 3 120
 	[ "$(count_lines count)" = 1 ]
 	local want
 	want=$(sha256sum <big)
@@ -122,99 +102,49 @@ rerun_host() {
 # --- leader killed -----------------------------------------------------------
 
 @test "leader killed: the followers exit 75 within lease + block time" {
-	local p1 p2 p3 t0 t1
+	local n t0 t1
 	start_hosts 1 2 3
-	hspawn h1 1 --lease 3s -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	hspawn h2 2 --lease 3s -k K -c "$HCMD"
-	p2=$LASTPID
-	hspawn h3 3 --lease 3s -k K -c "$HCMD"
-	p3=$LASTPID
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 3s -k K -c "$HCMD"
 	host_signal KILL 1
 	t0=$(now_ms)
-	reap "$p2" 30
+	reap_hosts 75
 	t1=$(now_ms)
-	echo "h2: exit $RC after $((t1 - t0)) ms; stderr: $(cat h2.err)"
-	[ "$RC" = 75 ]
-	reap "$p3" 30
-	echo "h3: exit $RC; stderr: $(cat h3.err)"
-	[ "$RC" = 75 ]
+	echo "followers done after $((t1 - t0)) ms"
 	# The lease (3s) runs out, then at most one XREAD BLOCK (2s), plus slack.
 	[ $((t1 - t0)) -lt 9000 ]
 	for n in 2 3; do
 		grep -q 'leader' "h$n.err"
 		grep -q 'lost' "h$n.err"
-		[ "$(cat "h$n.out")" = "start h1" ]
 	done
+	outs_are "start h1" 2 3
 	# The leader's own waiter lost its server: 125, never a hang.
-	reap "$p1" 30
-	[ "$RC" = 125 ]
+	reap_leader 125
 	[ "$(cat count)" = "h1 1" ]
 }
 
 @test "leader killed, --on-leader-loss rerun: one follower reruns, the others follow it" {
-	local p1 n x t
+	local t
 	start_hosts 1 2 3 4
-	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3 4; do
-		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-		PIDS+=("$LASTPID")
-	done
-	for n in 2 3 4; do
-		wait_for follows "$n" K
-	done
+	lead_follow "2 3 4" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
 	host_signal KILL 1
-	wait_for lines_are count 2
-	x=$(rerun_host)
-	echo "rerun on h$x"
-	[ "$(sed -n 2p count)" = "h$x 2" ]
-	[[ "$x" =~ ^[234]$ ]]
 	# Every follower on the new generation before it ends.
-	for n in 2 3 4; do
-		if [ "$n" = "$x" ]; then
-			wait_for role_is "$n" K leader 2
-		else
-			wait_for role_is "$n" K follower 2
-		fi
-	done
-	[[ "$(lease_of K)" == "2 h$x:"* ]]
-	touch "go.h$x"
-	for n in 2 3 4; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stdout: $(cat "h$n.out"); stderr: $(cat "h$n.err")"
-		[ "$RC" = $((20 + x)) ]
-		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
-	done
+	rerun_on K 2
+	[[ "$(lease_of K)" == "2 h$X:"* ]]
+	finish_rerun
 	[ "$(count_lines count)" = 2 ]
 	[ "$(fence_of K)" = 2 ]
 	t=$(lease_of K)
 	[ -z "$t" ]
-	reap "$p1" 30
-	[ "$RC" = 125 ]
+	reap_leader 125
 }
 
 # --- leader paused -----------------------------------------------------------
 
 @test "leader paused for less than the lease: no failover, one execution" {
-	local p1 n lease1
+	local lease1
 	start_hosts 1 2 3
 	# rerun: a false loss would show as a second execution.
-	hspawn h1 1 --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
 	lease1=$(lease_of K)
 	[[ "$lease1" == "1 h1:"* ]]
 	host_signal STOP 1
@@ -226,96 +156,51 @@ rerun_host() {
 	# Still the one leader, its lease untouched.
 	[ "$(lease_of K)" = "$lease1" ]
 	role_is 1 K leader 1
-	touch go.h1
-	reap "$p1" 30
-	[ "$RC" = 21 ]
-	for n in 2 3; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
-		[ "$RC" = 21 ]
-	done
-	for n in 1 2 3; do
-		[ "$(cat "h$n.out")" = "$(printf 'start h1\nend h1')" ]
-		lacks 'lost|lease' "h$n.err"
-	done
+	finish_h1
+	outs_are "$(printf 'start h1\nend h1')" 1 2 3
+	lacks 'lost|lease' h1.err h2.err h3.err
 	[ "$(cat count)" = "h1 1" ]
 	[ "$(fence_of K)" = 1 ]
 }
 
 @test "leader paused longer than the lease, rerun: a new generation; the stale leader's finish leaves its lease alone" {
-	local p1 x n lease1 lease2
+	local lease1 lease2
 	start_hosts 1 2 3
-	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
 	lease1=$(lease_of K)
 	[[ "$lease1" == "1 h1:"* ]]
 	host_signal STOP 1
 	# The lease runs out (3s), a follower takes generation 2.
-	wait_for lines_are count 2
-	x=$(rerun_host)
-	echo "rerun on h$x"
-	[ "$(sed -n 2p count)" = "h$x 2" ]
-	for n in 2 3; do
-		if [ "$n" = "$x" ]; then
-			wait_for role_is "$n" K leader 2
-		else
-			wait_for role_is "$n" K follower 2
-		fi
-	done
+	rerun_on K 2
 	lease2=$(lease_of K)
 	echo "lease of generation 2: $lease2"
-	[[ "$lease2" == "2 h$x:"* ]]
+	[[ "$lease2" == "2 h$X:"* ]]
 	# The stale leader resumes and finishes while generation 2 is gated.
 	host_signal CONT 1
 	touch go.h1
-	reap "$p1" 30
-	echo "h1: exit $RC; stderr: $(cat h1.err)"
-	[ "$RC" = 21 ]
-	[ "$(cat h1.out)" = "$(printf 'start h1\nend h1')" ]
+	reap_leader 21
+	outs_are "$(printf 'start h1\nend h1')" 1
 	grep -q lease h1.err
 	# Its bridge is done (x appended, its lease not deleted): h1 has no child left.
 	wait_for only_server 1
 	[ "$(lease_of K)" = "$lease2" ]
-	touch "go.h$x"
-	for n in 2 3; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
-		[ "$RC" = $((20 + x)) ]
-		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
-	done
+	finish_rerun
 	[ "$(count_lines count)" = 2 ]
 	[ "$(fence_of K)" = 2 ]
 	# Generation 2 deleted its own lease at its end.
-	wait_for test -z "$(lease_of K)"
+	wait_for no_lease K
 }
 
 # --- Redis paused, restarted, down -------------------------------------------
 
 @test "Redis paused (CLIENT PAUSE 1500 ALL) mid-run: no false loss, one execution" {
-	local p1 n t0 t1 cmd
+	local n t0 t1 cmd
 	head -c 500000 /dev/urandom >blob
 	start_hosts 1 2 3
 	cmd="echo \$SFRUN_HOST_ID >>count; echo start; $(gate go); cat blob; echo end"
 	# rerun: a false loss would show as a second execution. A 6s lease is
 	# renewed every 2s, so a renewal held up 1.5s still comes in time.
-	hspawn h1 1 --lease 6s --on-leader-loss rerun -k K -c "$cmd"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 6s --on-leader-loss rerun -k K -c "$cmd"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 6s --on-leader-loss rerun -k K -c "$cmd"
 	# t0 before the pause begins: no follower can end before t0 + 1.5s.
 	t0=$(now_ms)
 	[ "$(rcli CLIENT PAUSE 1500 ALL)" = OK ]
@@ -328,33 +213,23 @@ rerun_host() {
 	[ $((t1 - t0)) -ge 1450 ]
 	reap "${PIDS[1]}" 30
 	[ "$RC" = 0 ]
-	reap "$p1" 30
-	[ "$RC" = 0 ]
+	reap_leader 0
 	{ echo start; cat blob; echo end; } >want
 	for n in 1 2 3; do
 		cmp want "h$n.out"
-		lacks 'lost|lease' "h$n.err"
 	done
+	lacks 'lost|lease' h1.err h2.err h3.err
 	[ "$(cat count)" = h1 ]
 	[ "$(fence_of K)" = 1 ]
 }
 
 @test "connections killed mid-run (CLIENT KILL): an I/O error is no lost leader, one execution" {
-	local p1 n killed cmd
+	local n killed cmd
 	head -c 2000000 /dev/urandom >blob
 	start_hosts 1 2 3
 	cmd="echo \$SFRUN_HOST_ID >>count; echo start; $(gate go); cat blob; echo end"
 	# rerun: a false loss would show as a second execution.
-	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$cmd"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$cmd"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 3s --on-leader-loss rerun -k K -c "$cmd"
 	killed=$(rcli CLIENT KILL TYPE normal SKIPME yes)
 	echo "killed $killed connections"
 	[ "$killed" -ge 3 ]
@@ -362,51 +237,32 @@ rerun_host() {
 	# Once more while the output flows.
 	wait_for size_at_least h1.out 100000
 	rcli CLIENT KILL TYPE normal SKIPME yes
-	reap "$p1" 30
-	[ "$RC" = 0 ]
-	for n in 2 3; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
-		[ "$RC" = 0 ]
-	done
+	reap_leader 0
+	reap_hosts 0
 	{ echo start; cat blob; echo end; } >want
 	for n in 1 2 3; do
 		cmp want "h$n.out"
-		lacks lost "h$n.err"
 	done
+	lacks lost h1.err h2.err h3.err
 	[ "$(cat count)" = h1 ]
 	[ "$(fence_of K)" = 1 ]
 }
 
 @test "Redis restarted mid-run: the followers exit 75, nothing hangs, the servers still answer" {
-	local p1 n s1 s2 s3
+	local s1 s2 s3
 	start_hosts 1 2 3
 	s1=$(hpid 1) s2=$(hpid 2) s3=$(hpid 3)
-	hspawn h1 1 --lease 3s -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 3s -k K -c "$HCMD"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 3s -k K -c "$HCMD"
 	redis_shutdown
 	redis_start
-	for n in 2 3; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stderr: $(cat "h$n.err")"
-		[ "$RC" = 75 ]
-		grep -q lost "h$n.err"
-		[ "$(cat "h$n.out")" = "start h1" ]
-	done
+	reap_hosts 75
+	grep -q lost h2.err
+	grep -q lost h3.err
+	outs_are "start h1" 2 3
 	# The leader's command goes on and ends normally.
 	touch go.h1
-	reap "$p1" 30
-	echo "h1: exit $RC; stderr: $(cat h1.err)"
-	[ "$RC" = 21 ]
-	[ "$(cat h1.out)" = "$(printf 'start h1\nend h1')" ]
+	reap_leader 21
+	outs_are "$(printf 'start h1\nend h1')" 1
 	[ "$(cat count)" = "h1 1" ]
 	# Its bridge re-created nothing in the new Redis (no lease, no stream).
 	wait_for only_server 1
@@ -415,58 +271,30 @@ rerun_host() {
 	[ "$(hpid 1)" = "$s1" ]
 	[ "$(hpid 2)" = "$s2" ]
 	[ "$(hpid 3)" = "$s3" ]
-	for n in 1 2 3; do
-		SFRUN_NO_AUTOSTART=1 hrun "$n" --status
-		[ "$status" -eq 0 ]
-	done
+	hosts_answer 1 2 3
 }
 
 @test "Redis restarted mid-run, rerun: one follower reruns, the other follows it" {
-	local p1 n x s2 s3
+	local n s2 s3
 	start_hosts 1 2 3
 	s2=$(hpid 2) s3=$(hpid 3)
-	hspawn h1 1 --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	PIDS=()
-	for n in 2 3; do
-		hspawn "h$n" "$n" --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-		PIDS+=("$LASTPID")
-	done
-	wait_for follows 2 K
-	wait_for follows 3 K
+	lead_follow "2 3" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
 	redis_shutdown
 	redis_start
-	wait_for lines_are count 2
-	x=$(rerun_host)
-	echo "rerun on h$x"
-	[[ "$x" =~ ^[23]$ ]]
 	# The fence went with the restart: the generation may start at 1 again.
+	rerun_on K
 	for n in 2 3; do
-		if [ "$n" = "$x" ]; then
-			wait_for role_is "$n" K leader
-		else
-			wait_for role_is "$n" K follower
-			wait_for test "$(bfield "$n" K holder 2>/dev/null | cut -d: -f1)" = "h$x"
+		if [ "$n" != "$X" ]; then
+			wait_for follows_host "$n" K "h$X"
 		fi
 	done
-	touch "go.h$x"
-	for n in 2 3; do
-		reap "${PIDS[$((n - 2))]}" 30
-		echo "h$n: exit $RC; stdout: $(cat "h$n.out"); stderr: $(cat "h$n.err")"
-		[ "$RC" = $((20 + x)) ]
-		[ "$(cat "h$n.out")" = "$(printf 'start h1\nstart h%s\nend h%s' "$x" "$x")" ]
-	done
+	finish_rerun
 	touch go.h1
-	reap "$p1" 30
-	[ "$RC" = 21 ]
+	reap_leader 21
 	[ "$(count_lines count)" = 2 ]
 	[ "$(hpid 2)" = "$s2" ]
 	[ "$(hpid 3)" = "$s3" ]
-	for n in 1 2 3; do
-		SFRUN_NO_AUTOSTART=1 hrun "$n" --status
-		[ "$status" -eq 0 ]
-	done
+	hosts_answer 1 2 3
 }
 
 @test "Redis down at start: exit 125 with one line naming redis, nothing runs" {
@@ -474,13 +302,10 @@ rerun_host() {
 	BACKEND="redis://127.0.0.1:$REDIS_PORT"
 	start_hosts 1
 	hrun 1 -k K -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	grep -qi redis <<<"$stderr"
 	hrun 1 --fallback fail -k K -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	one_line "$stderr"
+	refused
 	[ ! -e count ]
 }
 
@@ -507,44 +332,28 @@ rerun_host() {
 # --- passwords and ACL -------------------------------------------------------
 
 @test "requirepass: no password or a wrong one is 125 with one line, nothing runs" {
-	rcli CONFIG SET requirepass 'adm1n-pw'
-	REDIS_ADMIN_PASS='adm1n-pw'
+	requirepass adm1n-pw
 	start_hosts 1
 	hrun 1 -k K -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	grep -qiE 'auth|pass' <<<"$stderr"
 	SFRUN_REDIS_PASSWORD=wrong hrun 1 -k K -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	grep -qiE 'auth|pass' <<<"$stderr"
 	[ ! -e count ]
 	[ "$(rcli DBSIZE)" = 0 ]
 }
 
 @test "requirepass: SFRUN_REDIS_PASSWORD and SFRUN_REDIS_PASSWORD_FILE work" {
-	local p1 p2
-	rcli CONFIG SET requirepass 'adm1n-pw'
-	REDIS_ADMIN_PASS='adm1n-pw'
+	requirepass adm1n-pw
 	printf 'adm1n-pw\n' >"$BATS_TEST_TMPDIR/pw"
 	chmod 600 "$BATS_TEST_TMPDIR/pw"
 	start_hosts 1 2
 	# A leader with the one, a follower with the other.
-	SFRUN_REDIS_PASSWORD=adm1n-pw hspawn h1 1 -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" hspawn h2 2 -k K -c "$HCMD"
-	p2=$LASTPID
-	wait_for follows 2 K
-	touch go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
-	reap "$p2"
-	cat h2.err
-	[ "$RC" = 21 ]
-	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	SFRUN_REDIS_PASSWORD=adm1n-pw lead 1 K -k K -c "$HCMD"
+	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" follow 2 K -k K -c "$HCMD"
+	finish_h1
+	outs_are "$(printf 'start h1\nend h1')" 2
 	# And each alone.
 	touch go.h2
 	SFRUN_REDIS_PASSWORD=adm1n-pw hrun 2 -k K -c "$HCMD"
@@ -560,52 +369,33 @@ rerun_host() {
 }
 
 @test "a restricted ACL user (~sfrun:*) leads and follows; one limited to another prefix gets 125" {
-	local p1 p2
-	rcli ACL SETUSER sfrun on '>user-pw' resetkeys '~sfrun:*' -@all +auth +select \
-	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
-	rcli ACL SETUSER other on '>other-pw' resetkeys '~other:*' -@all +auth +select \
-	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
-	rcli CONFIG SET requirepass 'adm1n-pw'
-	REDIS_ADMIN_PASS='adm1n-pw'
+	acl_user sfrun user-pw 'sfrun:*'
+	acl_user other other-pw 'other:*'
+	requirepass adm1n-pw
 	start_hosts 1 2
 	BACKEND="redis://sfrun@127.0.0.1:$REDIS_PORT"
-	SFRUN_REDIS_PASSWORD=user-pw hspawn h1 1 --lease 3s -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	SFRUN_REDIS_PASSWORD=user-pw hspawn h2 2 --lease 3s -k K -c "$HCMD"
-	p2=$LASTPID
-	wait_for follows 2 K
-	# Long enough for the lease to be renewed under the ACL (every 1s).
-	wait_for test "$(rcli PTTL "$(rkey K lease)")" -gt 0
-	touch go.h1
-	reap "$p1"
-	echo "h1: stderr: $(cat h1.err)"
-	[ "$RC" = 21 ]
-	reap "$p2"
-	echo "h2: stderr: $(cat h2.err)"
-	[ "$RC" = 21 ]
-	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	SFRUN_REDIS_PASSWORD=user-pw lead_follow 2 K --lease 3s -k K -c "$HCMD"
+	# The 3s lease runs down, then is renewed (every 1s) under the ACL.
+	wait_for lease_ttl_is below K 2500
+	wait_for lease_ttl_is above K 2500
+	finish_h1
+	outs_are "$(printf 'start h1\nend h1')" 2
 	[ "$(cat count)" = "h1 1" ]
 	[ -z "$(lease_of K)" ]
 	# The other user may not touch sfrun:*.
 	BACKEND="redis://other@127.0.0.1:$REDIS_PORT"
 	SFRUN_REDIS_PASSWORD=other-pw hrun 1 -k K2 -c 'echo run >>count2; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	[ ! -e count2 ]
 }
 
 @test "a password in --backend is refused (125, names SFRUN_REDIS_PASSWORD); in SFRUN_BACKEND it works" {
-	rcli ACL SETUSER sfrun on '>user-pw' resetkeys '~sfrun:*' -@all +auth +select \
-	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	acl_user sfrun user-pw 'sfrun:*'
 	start_hosts 1
 	unset BACKEND
 	hrun 1 --backend "redis://sfrun:user-pw@127.0.0.1:$REDIS_PORT" -k K \
 	    -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	grep -q SFRUN_REDIS_PASSWORD <<<"$stderr"
 	[ ! -e count ]
 	BACKEND="redis://sfrun:user-pw@127.0.0.1:$REDIS_PORT"
@@ -617,19 +407,14 @@ rerun_host() {
 }
 
 @test "the password is not in ps while a backend run is in flight" {
-	local p1 p2 pw args f
+	local pw args f
 	pw="pw-$RANDOM-$RANDOM-secret"
-	rcli ACL SETUSER sfrun on ">$pw" resetkeys '~sfrun:*' -@all +auth +select \
-	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+	acl_user sfrun "$pw" 'sfrun:*'
 	# No start_hosts: the servers are autostarted by these invocations.
 	BACKEND="redis://sfrun:$pw@127.0.0.1:$REDIS_PORT"
-	hspawn h1 1 -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
+	lead 1 K -k K -c "$HCMD"
 	BACKEND="redis://sfrun@127.0.0.1:$REDIS_PORT"
-	SFRUN_REDIS_PASSWORD=$pw hspawn h2 2 -k K -c "$HCMD"
-	p2=$LASTPID
-	wait_for follows 2 K
+	SFRUN_REDIS_PASSWORD=$pw follow 2 K -k K -c "$HCMD"
 	wait_for bridges_are 1 1
 	wait_for bridges_are 2 1
 	args=$(ps -eo args)
@@ -642,68 +427,48 @@ rerun_host() {
 	done)
 	grep -q sfrun-bridge <<<"$args"
 	[ -z "$(grep -F -- "$pw" <<<"$args")" ]
-	touch go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
-	reap "$p2"
-	[ "$RC" = 21 ]
+	finish_h1
 }
 
 # --- collision, leaks, fence, the stream --------------------------------------
 
 @test "key collision: the same key with another argv on another host exits 125 'collision', runs nothing" {
-	local p1
 	start_hosts 1 2
-	hspawn h1 1 -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
+	lead 1 K -k K -c "$HCMD"
 	hrun 2 -k K -c 'echo other >>count; echo WRONG'
 	[ "$status" -eq 125 ]
 	grep -q collision <<<"$stderr"
 	[[ "$output" != *WRONG* ]]
 	[ "$(cat count)" = "h1 1" ]
 	touch go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
+	reap_leader 21
 	[ "$(cat count)" = "h1 1" ]
 }
 
 @test "--no-join across hosts: 75 at once, nothing printed, nothing run" {
-	local p1
 	start_hosts 1 2
-	hspawn h1 1 -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
+	lead 1 K -k K -c "$HCMD"
 	hrun 2 -n -k K -c "$HCMD"
 	[ "$status" -eq 75 ]
 	[ -z "$output" ]
 	[ "$(cat count)" = "h1 1" ]
 	touch go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
+	reap_leader 21
 	[ "$(cat count)" = "h1 1" ]
 }
 
 @test "--run-timeout on the leader's host: x record timeout:15, every host exits 124" {
-	local p1 p2 s t0 t1 cmd
+	local s t0 t1 cmd
 	start_hosts 1 2
 	cmd='echo start; sleep 30'
 	t0=$(now_ms)
-	hspawn h1 1 --run-timeout 2 --backend-linger 60s -k T -c "$cmd"
-	p1=$LASTPID
-	wait_for role_is 1 T leader
-	hspawn h2 2 --run-timeout 2 --backend-linger 60s -k T -c "$cmd"
-	p2=$LASTPID
-	wait_for follows 2 T
-	reap "$p1" 30
-	[ "$RC" = 124 ]
-	reap "$p2" 30
+	lead_follow 2 T --run-timeout 2 --backend-linger 60s -k T -c "$cmd"
+	reap_leader 124
+	reap_hosts 124
 	t1=$(now_ms)
-	echo "h2: exit $RC after $((t1 - t0)) ms; stderr: $(cat h2.err)"
-	[ "$RC" = 124 ]
+	echo "h2: done after $((t1 - t0)) ms"
 	[ $((t1 - t0)) -lt 15000 ]
-	[ "$(cat h1.out)" = start ]
-	[ "$(cat h2.out)" = start ]
+	outs_are start 1 2
 	s=$(streams_of T)
 	one_line "$s"
 	stream_dump "$s" st
@@ -841,14 +606,12 @@ rerun_host() {
 # --- --status, options, URLs ---------------------------------------------------
 
 @test "--status and --status --json show the leader on one host and the follower on another" {
-	local p1 p2 p3 holder row
+	local p3 holder row
 	# No start_hosts: each host's server is autostarted, with the
 	# SFRUN_HOST_ID of the invocation.
-	hspawn h1 1 -k ST -c "$HCMD"
-	p1=$LASTPID
+	lead 1 ST -k ST -c "$HCMD"
 	wait_for role_is 1 ST leader 1
-	hspawn h2 2 -k ST -c "$HCMD"
-	p2=$LASTPID
+	hspawn_hosts 2 -k ST -c "$HCMD"
 	wait_for role_is 2 ST follower 1
 	hspawn loc 1 --backend none -k LOC -c "$(gate go)"
 	p3=$LASTPID
@@ -870,11 +633,8 @@ rerun_host() {
 	[ "$status" -eq 0 ]
 	row=$(grep -E '^ST[[:space:]]' <<<"$output")
 	[[ "$row" =~ follower\ g1\ (of\ )?h1 ]]
-	touch go go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
-	reap "$p2"
-	[ "$RC" = 21 ]
+	touch go
+	finish_h1
 	reap "$p3"
 	[ "$RC" = 0 ]
 }
@@ -887,21 +647,17 @@ rerun_host() {
 	    --backend=unix:// --backend=127.0.0.1 \
 	    --on-leader-loss=maybe --fallback=maybe --lease=1x; do
 		hrun 1 "$bad" -k B -c 'echo run >>count; echo WRONG'
-		[ "$status" -eq 125 ]
-		[ -z "$output" ]
-		one_line "$stderr"
+		refused
 	done
 	BACKEND='bogus://x'
 	hrun 1 -k B -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	one_line "$stderr"
+	refused
 	[ ! -e count ]
 	[ "$(rcli DBSIZE)" = 0 ]
 }
 
 @test "URLs: /db, unix:// with ?db=, --backend-prefix; --backend wins over SFRUN_BACKEND; none" {
-	local p1 p2 dead
+	local dead
 	start_hosts 1 2
 	BACKEND="redis://127.0.0.1:$REDIS_PORT/3"
 	hrun 1 -k D -c 'echo db'
@@ -910,18 +666,10 @@ rerun_host() {
 	[ -z "$(fence_of D)" ]
 	# A leader over the unix socket, a follower over TCP, in db 5.
 	BACKEND="unix://$REDIS_SOCK?db=5"
-	hspawn h1 1 -k U -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 U leader
+	lead 1 U -k U -c "$HCMD"
 	BACKEND="redis://127.0.0.1:$REDIS_PORT/5"
-	hspawn h2 2 -k U -c "$HCMD"
-	p2=$LASTPID
-	wait_for follows 2 U
-	touch go.h1
-	reap "$p1"
-	[ "$RC" = 21 ]
-	reap "$p2"
-	[ "$RC" = 21 ]
+	follow 2 U -k U -c "$HCMD"
+	finish_h1
 	[ "$(cat count)" = "h1 1" ]
 	[ "$(rcli -n 5 --raw GET "$(rkey U fence)")" = 1 ]
 	# Another prefix.
@@ -983,22 +731,14 @@ rerun_host() {
 }
 
 @test "a run led here goes on when its local waiters leave: the followers get all of it" {
-	local p1 p2
 	start_hosts 1 2
-	hspawn h1 1 -k K -c "$HCMD"
-	p1=$LASTPID
-	wait_for role_is 1 K leader
-	hspawn h2 2 -k K -c "$HCMD"
-	p2=$LASTPID
-	wait_for follows 2 K
-	kill -KILL "$p1"
-	reap "$p1"
+	lead_follow 2 K -k K -c "$HCMD"
+	kill -KILL "$LEADER"
+	reap "$LEADER"
 	SFRUN_SOCKET=$(hsock 1) wait_for all_waiters 0
 	role_is 1 K leader
 	touch go.h1
-	reap "$p2"
-	echo "h2: exit $RC; stderr: $(cat h2.err)"
-	[ "$RC" = 21 ]
-	[ "$(cat h2.out)" = "$(printf 'start h1\nend h1')" ]
+	reap_hosts 21
+	outs_are "$(printf 'start h1\nend h1')" 2
 	[ "$(cat count)" = "h1 1" ]
 }

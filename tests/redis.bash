@@ -190,6 +190,21 @@ lease_of() {
 	rcli --raw GET "$(rkey "$1" lease)"
 }
 
+# no_lease KEY: KEY has no lease in Redis.
+no_lease() {
+	[ -z "$(lease_of "$1")" ]
+}
+
+# lease_ttl_is below|above KEY MS: the lease's PTTL is below or above MS.
+lease_ttl_is() {
+	local t
+	t=$(rcli PTTL "$(rkey "$2" lease)") || return 1
+	case $1 in
+	below) [ "$t" -ge 0 ] && [ "$t" -lt "$3" ] ;;
+	above) [ "$t" -gt "$3" ] ;;
+	esac
+}
+
 # fence_of KEY: KEY's fence counter in Redis (empty if none).
 fence_of() {
 	rcli --raw GET "$(rkey "$1" fence)"
@@ -316,6 +331,11 @@ bfield() {
 	hjson "$1" '[(r.get("backend") or {}).get(A[1]) for r in R if r["key"] == A[0]][-1]' "$2" "$3"
 }
 
+# follows_host N KEY HOST: host N's run of KEY follows a lease held by HOST.
+follows_host() {
+	[ "$(bfield "$1" "$2" holder 2>/dev/null | cut -d: -f1)" = "$3" ]
+}
+
 # role_is N KEY ROLE [GEN]: KEY's run on host N has that backend role (and generation).
 role_is() {
 	[ "$(bfield "$1" "$2" role 2>/dev/null)" = "$3" ] || return 1
@@ -428,6 +448,149 @@ stop_hosts() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 	return 0
+}
+
+# --- Leaders, followers, reruns ----------------------------------------------
+
+# acl_user NAME PASS PATTERN: a Redis user NAME (password PASS) with the
+# commands sfrun needs, on the keys matching PATTERN only.
+acl_user() {
+	rcli ACL SETUSER "$1" on ">$2" resetkeys "~$3" -@all +auth +select \
+	    +eval +get +set +incr +del +xadd +xread +pexpire +ping
+}
+
+# requirepass PASS: this test's redis wants PASS (rcli then gives it).
+requirepass() {
+	rcli CONFIG SET requirepass "$1"
+	REDIS_ADMIN_PASS=$1
+}
+
+# refused: the last hrun exited 125, printed nothing, and one line on stderr.
+refused() {
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	one_line "$stderr"
+}
+
+# follows N KEY: KEY's run on host N is a follower that has the leader's first line.
+follows() {
+	role_is "$1" "$2" follower && grep -q '^start' "h$1.out"
+}
+
+# lead N KEY ARGS...: hspawn hN N ARGS..., until it leads KEY; its pid in $LEADER, N in $LEADER_HOST.
+lead() {
+	LEADER_HOST=$1
+	hspawn "h$1" "$1" "${@:3}"
+	LEADER=$LASTPID
+	wait_for role_is "$1" "$2" leader
+}
+
+# hspawn_hosts "N..." ARGS...: hspawn hN N ARGS... on each host; pids in PIDS, hosts in HOSTS.
+hspawn_hosts() {
+	local n
+	PIDS=() HOSTS=()
+	for n in $1; do
+		hspawn "h$n" "$n" "${@:2}"
+		PIDS+=("$LASTPID")
+		HOSTS+=("$n")
+	done
+}
+
+# follow "N..." KEY ARGS...: hspawn_hosts, then wait until each of them follows KEY.
+follow() {
+	local n
+	hspawn_hosts "$1" "${@:3}"
+	for n in "${HOSTS[@]}"; do
+		wait_for follows "$n" "$2"
+	done
+}
+
+# lead_follow "N..." KEY ARGS...: lead 1 KEY ARGS..., then follow "N..." KEY ARGS....
+lead_follow() {
+	lead 1 "$2" "${@:3}"
+	follow "$@"
+}
+
+# show_host N: what host N's sfrun printed so far (its first 300 bytes of each).
+show_host() {
+	echo "h$1: stdout: [$(head -c 300 "h$1.out" | tr -d '\0')] stderr: [$(head -c 300 "h$1.err" | tr -d '\0')]"
+}
+
+# reap_leader RC: reap $LEADER (30s), which must exit RC.
+reap_leader() {
+	reap "$LEADER" 30
+	echo "leader h$LEADER_HOST: exit $RC (want $1)"
+	show_host "$LEADER_HOST"
+	[ "$RC" = "$1" ]
+}
+
+# reap_hosts RC [SECS]: as reap_all, for hspawn_hosts' PIDS: SECS (30) each, each host shown.
+reap_hosts() {
+	local i
+	for i in "${!PIDS[@]}"; do
+		reap "${PIDS[$i]}" "${2:-30}"
+		echo "h${HOSTS[$i]}: exit $RC (want $1)"
+		show_host "${HOSTS[$i]}"
+		[ "$RC" = "$1" ]
+	done
+}
+
+# finish_h1: release host 1's $HCMD (go.h1); $LEADER and every host in HOSTS exit 21.
+finish_h1() {
+	touch go.h1
+	reap_leader 21
+	reap_hosts 21
+}
+
+# outs_are TEXT N...: each host N's sfrun printed TEXT (hN.out).
+outs_are() {
+	local n
+	for n in "${@:2}"; do
+		[ "$(cat "h$n.out")" = "$1" ]
+	done
+}
+
+# rerun_host: the host that ran the second execution (from ./count), as N.
+rerun_host() {
+	local h
+	h=$(sed -n '2s/ .*//p' count)
+	echo "${h#h}"
+}
+
+# rerun_on KEY [GEN]: after a leader loss, wait for the rerun; X = its host,
+# one of HOSTS (its fence GEN, if given); then X leads KEY and the other
+# HOSTS follow it (in generation GEN, if given).
+rerun_on() {
+	local key=$1 gen=${2:-} n
+	wait_for lines_are count 2
+	X=$(rerun_host)
+	echo "rerun on h$X"
+	[[ " ${HOSTS[*]} " == *" $X "* ]]
+	[ -z "$gen" ] || [ "$(sed -n 2p count)" = "h$X $gen" ]
+	for n in "${HOSTS[@]}"; do
+		if [ "$n" = "$X" ]; then
+			wait_for role_is "$n" "$key" leader "$gen"
+		else
+			wait_for role_is "$n" "$key" follower "$gen"
+		fi
+	done
+}
+
+# finish_rerun: release host X's run; every host in HOSTS exits 20+X with
+# the lost run's first line, then all of X's.
+finish_rerun() {
+	touch "go.h$X"
+	reap_hosts $((20 + X))
+	outs_are "$(printf 'start h1\nstart h%s\nend h%s' "$X" "$X")" "${HOSTS[@]}"
+}
+
+# hosts_answer N...: each host N's server still answers --status.
+hosts_answer() {
+	local n
+	for n in "$@"; do
+		SFRUN_NO_AUTOSTART=1 hrun "$n" --status
+		[ "$status" -eq 0 ]
+	done
 }
 
 # lacks ERE FILE...: no line of the FILEs matches ERE (those that do are shown).
