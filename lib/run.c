@@ -83,7 +83,7 @@ static int		 self_fd = -1;
 static char		 self_path[PATH_MAX] = "/proc/self/exe";
 
 static void	run_check_finished(struct run *);
-static void	run_try_reap(struct run *);
+static int	run_try_reap(struct run *);
 
 /* Signal the run's process group (and the process, if not yet its leader). */
 static void
@@ -186,8 +186,18 @@ run_pipe_cb(int fd, uint32_t events, void *arg)
 	uint64_t	 before = spool_bytes(r->spool);
 
 	(void)events;
-	if (run_drain(r, stream))
+	if (run_drain(r, stream)) {
 		run_close_pipe(r, stream);
+		/*
+		 * A command closes both pipes when it exits: take the other's
+		 * end now too, and the exit if it is already there, rather
+		 * than wake up once more for each.
+		 */
+		if (r->pipe[!stream] != -1 && run_drain(r, !stream))
+			run_close_pipe(r, !stream);
+		if (r->pipe[!stream] == -1 && run_try_reap(r))
+			return;		/* it called the callbacks */
+	}
 	if (spool_bytes(r->spool) != before)
 		r->cbs.output(r->arg);
 	run_check_finished(r);
@@ -285,8 +295,11 @@ run_cleanup(void)
 	chld_fd = -1;
 }
 
-/* Reap the process if it has exited: its status, the rest of its output. */
-static void
+/*
+ * Reap the process if it has exited: its status, the rest of its output.
+ * Returns 1 if it did, and then r may have been freed by the callbacks.
+ */
+static int
 run_try_reap(struct run *r)
 {
 	siginfo_t	 si;
@@ -296,7 +309,7 @@ run_try_reap(struct run *r)
 	memset(&si, 0, sizeof(si));
 	if (r->reaped || waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG) ==
 	    -1 || si.si_pid == 0)
-		return;
+		return 0;
 	if (r->on_chld) {
 		LIST_REMOVE(r, chld);
 		r->on_chld = 0;
@@ -350,6 +363,7 @@ run_try_reap(struct run *r)
 	}
 	r->cbs.output(r->arg);
 	run_check_finished(r);
+	return 1;
 }
 
 static void

@@ -915,6 +915,8 @@ accept_cb(int lfd, uint32_t events, void *arg)
 		TAILQ_INSERT_TAIL(&srv.conns, c, entry);
 		srv.nconns++;
 		server_check();
+		/* A client sends its request at once: it is often here. */
+		conn_read(c);
 	}
 }
 
