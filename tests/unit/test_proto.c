@@ -114,6 +114,33 @@ run_payload(const struct proto_run *m, uint8_t *out, size_t outlen)
 }
 
 /* Decode a run payload, returning what proto_decode_run returned. */
+static int	decode_run(const uint8_t *, long, struct proto_run *);
+
+/* Every combination of the known run (or backend) flags round-trips. */
+static int
+flags_round_trip(int backend)
+{
+	static uint8_t		 buf[PROTO_RUN_MAX];
+	struct proto_run	 m, d;
+	uint32_t		 u, all = backend ? BACKEND_FLAGS_ALL :
+				    RUN_FLAGS_ALL;
+	int			 ok = 1;
+
+	for (u = 0; u <= all; u++) {
+		if (backend) {
+			sample_backend(&m);
+			m.backend_flags = u;
+		} else {
+			sample_run(&m);
+			m.flags = u;
+		}
+		ok &= decode_run(buf, run_payload(&m, buf, sizeof(buf)),
+		    &d) == 0 && (backend ? d.backend_flags : d.flags) == u;
+	}
+	return ok;
+}
+
+/* Decode a run payload, returning what proto_decode_run returned. */
 static int
 decode_run(const uint8_t *p, long len, struct proto_run *m)
 {
@@ -428,7 +455,7 @@ test_run(void)
 	struct pbuf		 b = { 0 };
 	const uint8_t		*p;
 	char			*many;
-	uint32_t		 u, type, len;
+	uint32_t		 type, len;
 	long			 n, i;
 	int			 ok, rc;
 
@@ -482,14 +509,7 @@ test_run(void)
 	n = run_payload(&m, buf, sizeof(buf));
 	CHECK(decode_run(buf, n, &d) == 0 && d.keylen == 3,
 	    "run: key of control and high bytes");
-	ok = 1;
-	for (u = 0; u <= RUN_FLAGS_ALL; u++) {
-		sample_run(&m);
-		m.flags = u;
-		n = run_payload(&m, buf, sizeof(buf));
-		ok &= decode_run(buf, n, &d) == 0 && d.flags == u;
-	}
-	CHECK(ok, "run: every combination of known flags");
+	CHECK(flags_round_trip(0), "run: every combination of known flags");
 	sample_run(&m);
 	m.umask = 0777;
 	n = run_payload(&m, buf, sizeof(buf));
@@ -699,14 +719,8 @@ test_run_backend(void)
 	n = run_payload(&m, buf, sizeof(buf));
 	CHECK(decode_run(buf, n, &d) == 0 && d.lease_ms == UINT64_MAX &&
 	    d.backend_linger_ms == UINT64_MAX, "backend: UINT64_MAX durations");
-	ok = 1;
-	for (u = 0; u <= BACKEND_FLAGS_ALL; u++) {
-		sample_backend(&m);
-		m.backend_flags = u;
-		n = run_payload(&m, buf, sizeof(buf));
-		ok &= decode_run(buf, n, &d) == 0 && d.backend_flags == u;
-	}
-	CHECK(ok, "backend: every combination of known flags");
+	CHECK(flags_round_trip(1),
+	    "backend: every combination of known flags");
 
 	/* The block at PROTO_BACKEND_MAX: url, "p", "" and three NULs. */
 	sample_backend(&m);
