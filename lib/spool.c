@@ -134,22 +134,29 @@ spool_mark(struct spool *sp, int stream)
 	return 0;
 }
 
+/* Write n bytes of buf at the end of what the file holds. */
+static int
+spool_write(struct spool *sp, const char *buf, ssize_t n)
+{
+	ssize_t	w, done;
+
+	for (done = 0; done < n; done += w)
+		if ((w = pwrite(sp->fd, buf + done, (size_t)(n - done),
+		    (off_t)(sp->size + (uint64_t)done))) == -1)
+			return -1;
+	return 0;
+}
+
 /* Move what a pipe holds into the file with read and write. */
 static ssize_t
 spool_copy(struct spool *sp, int pipefd)
 {
 	char	 buf[65536];
-	ssize_t	 n, w, done;
+	ssize_t	 n;
 
 	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
 		return n;
-	for (done = 0; done < n; done += w) {
-		w = pwrite(sp->fd, buf + done, (size_t)(n - done),
-		    (off_t)(sp->size + (uint64_t)done));
-		if (w == -1)
-			return -1;
-	}
-	return n;
+	return spool_write(sp, buf, n) == -1 ? -1 : n;
 }
 
 /*
@@ -160,7 +167,7 @@ static ssize_t
 spool_first(struct spool *sp, int stream, int pipefd)
 {
 	char	 buf[65536];
-	ssize_t	 n, w, done;
+	ssize_t	 n;
 	int	 saved;
 
 	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
@@ -168,15 +175,12 @@ spool_first(struct spool *sp, int stream, int pipefd)
 	if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
 		return -1;
 	spare = -1;
-	for (done = 0; done < n; done += w) {
-		if ((w = pwrite(sp->fd, buf + done, (size_t)(n - done),
-		    (off_t)done)) == -1) {
-			saved = errno;
-			close(sp->fd);
-			sp->fd = -1;
-			errno = saved;
-			return -1;
-		}
+	if (spool_write(sp, buf, n) == -1) {
+		saved = errno;
+		close(sp->fd);
+		sp->fd = -1;
+		errno = saved;
+		return -1;
 	}
 	sp->size = (uint64_t)n;
 	return spool_mark(sp, stream) == -1 ? -1 : n;
