@@ -307,20 +307,6 @@ bridge_parse_value(struct bridge *b, const char *v, size_t len)
 	return 0;
 }
 
-/* The holder's host: its part before ":pid:nonce". */
-static void
-bridge_holder_host(const struct bridge *b, char *buf, size_t len)
-{
-	char	*c;
-
-	strlcpy(buf, b->holder, len);
-	if ((c = strrchr(buf, ':')) != NULL) {
-		*c = '\0';
-		if ((c = strrchr(buf, ':')) != NULL)
-			*c = '\0';
-	}
-}
-
 /*
  * Take the lease or find its holder. 1: ours, 0: another's, -1: Redis
  * failed (said through bridge_end, which does not return).
@@ -331,9 +317,8 @@ bridge_acquire(struct bridge *b)
 	char		 ttl[24], sttl[24], pid[24], start[24];
 	struct timespec	 now;
 	const char	*argv[15];
-	size_t		 lens[15];
 	redisReply	*r;
-	int		 i, mine;
+	int		 mine;
 
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)b->req.lease_ms);
 	snprintf(sttl, sizeof(sttl), "%llu",
@@ -357,9 +342,7 @@ bridge_acquire(struct bridge *b)
 	argv[12] = b->argv_hash;
 	argv[13] = b->command;
 	argv[14] = sttl;
-	for (i = 0; i < 15; i++)
-		lens[i] = strlen(argv[i]);
-	r = redis_argv(b->redis, redis_now() + b->req.lease_ms, 15, argv, lens);
+	r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 15, argv);
 	if (r == NULL)
 		bridge_end(b, 125, "%s", redis_error(b->redis));
 	if (r->type == REDIS_REPLY_ERROR)
@@ -444,31 +427,24 @@ lead_append(struct lead *l, const char *field, const void *data, size_t len)
 	freeReplyObject(r);
 }
 
-/* Run a lease script (renew or finish); its integer, or -1. */
+/*
+ * Run a lease script (renew or finish) on the lease, the stream and the
+ * lease's value, with the numbers a and b (b 0: a alone); its integer, or
+ * -1.
+ */
 static long long
-lead_script(struct lead *l, const char *lua, uint64_t ms, uint64_t deadline)
+lead_script(struct lead *l, const char *lua, uint64_t a, uint64_t b,
+    uint64_t deadline)
 {
-	char		 v[24], v2[24];
-	const char	*argv[8];
-	size_t		 lens[8];
+	char		 n1[24], n2[24];
+	const char	*argv[8] = { "EVAL", lua, "2", l->b->lease, l->b->stream,
+			    l->b->value, n1, n2 };
 	redisReply	*r;
 	long long	 n = -1;
-	int		 i;
 
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)l->b->req.lease_ms);
-	snprintf(v2, sizeof(v2), "%llu", (unsigned long long)ms);
-	argv[0] = "EVAL";
-	argv[1] = lua;
-	argv[2] = "2";
-	argv[3] = l->b->lease;
-	argv[4] = l->b->stream;
-	argv[5] = l->b->value;
-	argv[6] = lua == renew_lua ? v : v2;
-	argv[7] = v2;
-	for (i = 0; i < 8; i++)
-		lens[i] = strlen(argv[i]);
-	r = redis_argv(l->b->redis, deadline, lua == renew_lua ? 8 : 7, argv,
-	    lens);
+	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)a);
+	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)b);
+	r = redis_strv(l->b->redis, deadline, b != 0 ? 8 : 7, argv);
 	if (reply_is(r, REDIS_REPLY_INTEGER))
 		n = r->integer;
 	freeReplyObject(r);
@@ -486,8 +462,8 @@ lead_renew(struct lead *l)
 	long long	n;
 
 	l->renew_at = start + l->b->req.lease_ms / 3;
-	n = lead_script(l, renew_lua, l->b->req.lease_ms * 2, start +
-	    l->b->req.lease_ms / 3);
+	n = lead_script(l, renew_lua, l->b->req.lease_ms,
+	    l->b->req.lease_ms * 2, start + l->b->req.lease_ms / 3);
 	if (n == 1) {
 		l->valid_until = start + l->b->req.lease_ms - LEASE_MARGIN_MS;
 		return;
@@ -675,7 +651,7 @@ bridge_lead(struct bridge *b, int publish)
 	}
 	lead_append(&l, "x", x, strlen(x));
 	if (publish)
-		lead_script(&l, finish_lua, b->req.backend_linger_ms,
+		lead_script(&l, finish_lua, b->req.backend_linger_ms, 0,
 		    redis_now() + b->req.lease_ms);
 	bridge_exit(b, how, sig);
 }
@@ -751,7 +727,7 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 			f = follow_field(e->element[1], "argv");
 			if (f != NULL && strcmp(f->str, b->argv_hash) == 0)
 				continue;
-			bridge_holder_host(b, host, sizeof(host));
+			proto_holder_host(b->holder, host, sizeof(host));
 			f = follow_field(e->element[1], "command");
 			bridge_end(b, 125, "key collision: %s runs '%s' on %s, "
 			    "not this command; use another --key", b->key,
@@ -779,28 +755,17 @@ static int
 bridge_follow(struct bridge *b, enum outcome *how, int *value)
 {
 	char		 last[64] = "0-0", count[16];
-	const char	*argv[8];
-	size_t		 lens[8];
+	const char	*argv[8] = { "XREAD", "COUNT", count, "BLOCK", "2000",
+			    "STREAMS", b->stream, last };
+	const char	*get[2] = { "GET", b->lease };
 	redisReply	*r;
-	int		 i, drained = 0, same;
+	int		 drained = 0, same;
 
 	snprintf(count, sizeof(count), "%d", READ_COUNT);
 	for (;;) {
-		argv[0] = "XREAD";
-		argv[1] = "COUNT";
-		argv[2] = count;
-		argv[3] = "BLOCK";
-		argv[4] = "2000";
-		argv[5] = "STREAMS";
-		argv[6] = b->stream;
-		argv[7] = last;
-		for (i = 0; i < 8; i++)
-			lens[i] = strlen(argv[i]);
 		/* BLOCK 0 would wait forever: a drain blocks 1 ms. */
-		if (drained)
-			argv[4] = "1", lens[4] = 1;
-		r = redis_argv(b->redis, redis_now() + b->req.lease_ms, 8, argv,
-		    lens);
+		argv[4] = drained ? "1" : "2000";
+		r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 8, argv);
 		if (r == NULL)
 			bridge_end(b, 75, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));
@@ -819,8 +784,7 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		if (drained)
 			return 0;	/* the lease moved, no end came */
 		/* Nothing for a while: is the leader still there? */
-		r = redis_cmd(b->redis, redis_now() + b->req.lease_ms,
-		    "GET %s", b->lease);
+		r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 2, get);
 		if (r == NULL)
 			bridge_end(b, 75, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));
@@ -851,7 +815,7 @@ bridge_run(struct bridge *b)
 				    (unsigned long long)b->gen, b->key);
 			bridge_lead(b, 1);
 		}
-		bridge_holder_host(b, host, sizeof(host));
+		proto_holder_host(b->holder, host, sizeof(host));
 		/* --no-join holds across hosts: the key is in flight there. */
 		if (!again && (b->req.flags & RUN_NOJOIN))
 			bridge_end(b, 75, "%s is running on %s (generation "

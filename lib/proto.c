@@ -644,3 +644,17 @@ proto_decode_text(const uint8_t *p, uint32_t len, char *out, size_t outlen)
 	out[len] = '\0';
 	return 0;
 }
+
+/* The host of a lease holder "host:pid:nonce" (the host may hold ':'). */
+void
+proto_holder_host(const char *holder, char *buf, size_t len)
+{
+	char	*c;
+
+	strlcpy(buf, holder, len);
+	if ((c = strrchr(buf, ':')) != NULL) {
+		*c = '\0';
+		if ((c = strrchr(buf, ':')) != NULL)
+			*c = '\0';
+	}
+}

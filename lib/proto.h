@@ -197,5 +197,6 @@ int	 proto_encode_u32(struct pbuf *, uint32_t, uint32_t);
 int	 proto_decode_u32(const uint8_t *, uint32_t, uint32_t *);
 int	 proto_encode_text(struct pbuf *, uint32_t, const char *, size_t);
 int	 proto_decode_text(const uint8_t *, uint32_t, char *, size_t);
+void	 proto_holder_host(const char *, char *, size_t);
 
 #endif

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,25 +190,20 @@ redis_argv(struct redis *r, uint64_t deadline, int argc, const char **argv,
 	}
 }
 
-/* A command of whitespace-separated words (no binary data); see redis_argv. */
+/* A command whose arguments are all strings (no NUL); see redis_argv. */
 redisReply *
-redis_cmd(struct redis *r, uint64_t deadline, const char *fmt, ...)
+redis_strv(struct redis *r, uint64_t deadline, int argc, const char **argv)
 {
-	const char	*argv[16];
-	size_t		 lens[16];
-	char		 buf[2048], *p, *word;
-	va_list		 ap;
-	int		 argc = 0;
+	size_t	lens[REDIS_ARGS_MAX];
+	int	i;
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	for (p = buf; argc < 16 && (word = strsep(&p, " ")) != NULL;) {
-		if (*word == '\0')
-			continue;
-		argv[argc] = word;
-		lens[argc++] = strlen(word);
+	if (argc > REDIS_ARGS_MAX) {
+		snprintf(r->error, sizeof(r->error), "redis: too many "
+		    "arguments");
+		return NULL;
 	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
 	return redis_argv(r, deadline, argc, argv, lens);
 }
 

@@ -11,12 +11,13 @@
 #define REDIS_CONNECT_MS	2000
 #define REDIS_BLOCK_MS		2000	/* XREAD BLOCK */
 #define REDIS_REPLY_MS		(REDIS_BLOCK_MS + 3000)
+#define REDIS_ARGS_MAX		16	/* arguments of redis_strv */
 
 struct redis;
 
 struct redis	*redis_open(const struct redis_url *, const char *, char *,
 		    size_t, int *);
-redisReply	*redis_cmd(struct redis *, uint64_t, const char *, ...);
+redisReply	*redis_strv(struct redis *, uint64_t, int, const char **);
 redisReply	*redis_argv(struct redis *, uint64_t, int, const char **,
 		    const size_t *);
 const char	*redis_error(const struct redis *);

@@ -108,26 +108,20 @@ static const char *const role_names[] = { NULL, "pending", "leader",
 static char *
 status_backend(const struct proto_status_run *r)
 {
-	char	*s = NULL, *host, *c;
+	char	*s = NULL, *esc, host[PROTO_HOLDER_MAX + 1];
 
 	if (r->backend == ROLE_NONE)
 		return strdup("-");
-	if (r->backend != ROLE_LEADER && r->backend != ROLE_FOLLOWER)
-		return strdup(role_names[r->backend]);
-	if ((host = key_escape(r->holder, strlen(r->holder))) == NULL)
-		return NULL;
-	/* host:pid:nonce: the host is what a person wants to see. */
-	if ((c = strrchr(host, ':')) != NULL) {
-		*c = '\0';
-		if ((c = strrchr(host, ':')) != NULL)
-			*c = '\0';
-	}
 	if (r->backend == ROLE_LEADER)
 		asprintf(&s, "leader g%llu", (unsigned long long)r->gen);
-	else
-		asprintf(&s, "follower g%llu of %s",
-		    (unsigned long long)r->gen, host);
-	free(host);
+	if (r->backend != ROLE_FOLLOWER)
+		return s != NULL ? s : strdup(role_names[r->backend]);
+	/* host:pid:nonce: the host is what a person wants to see. */
+	proto_holder_host(r->holder, host, sizeof(host));
+	if ((esc = key_escape(host, strlen(host))) == NULL)
+		return NULL;
+	asprintf(&s, "follower g%llu of %s", (unsigned long long)r->gen, esc);
+	free(esc);
 	return s;
 }
 
