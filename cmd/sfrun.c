@@ -150,6 +150,21 @@ backend_url(const char *arg)
 	return s;
 }
 
+/* An option that is "fail" or on: flags with bit cleared or set. */
+static uint32_t
+flag(const char *opt, const char *arg, const char *on, uint32_t bit,
+    uint32_t flags)
+{
+	char	why[64];
+
+	if (strcmp(arg, on) == 0)
+		return flags | bit;
+	if (strcmp(arg, "fail") == 0)
+		return flags & ~bit;
+	snprintf(why, sizeof(why), "must be fail or %s", on);
+	bad(opt, arg, why);
+}
+
 static uint64_t
 dur(const char *opt, const char *arg)
 {
@@ -247,22 +262,12 @@ main(int argc, char *argv[])
 			o.prefix = optarg;
 			break;
 		case OPT_LOSS:
-			if (strcmp(optarg, "rerun") == 0)
-				o.backend_flags |= BACKEND_RERUN;
-			else if (strcmp(optarg, "fail") == 0)
-				o.backend_flags &= ~BACKEND_RERUN;
-			else
-				bad("--on-leader-loss", optarg,
-				    "must be fail or rerun");
+			o.backend_flags = flag("--on-leader-loss", optarg,
+			    "rerun", BACKEND_RERUN, o.backend_flags);
 			break;
 		case OPT_FALLBACK:
-			if (strcmp(optarg, "local") == 0)
-				o.backend_flags |= BACKEND_FALLBACK;
-			else if (strcmp(optarg, "fail") == 0)
-				o.backend_flags &= ~BACKEND_FALLBACK;
-			else
-				bad("--fallback", optarg,
-				    "must be local or fail");
+			o.backend_flags = flag("--fallback", optarg, "local",
+			    BACKEND_FALLBACK, o.backend_flags);
 			break;
 		case OPT_LEASE:
 			o.lease_ms = dur("--lease", optarg);
