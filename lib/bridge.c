@@ -392,25 +392,16 @@ static void
 lead_append(struct lead *l, const char *field, const void *data, size_t len)
 {
 	char		 id[32];
-	const char	*argv[6];
-	size_t		 lens[6];
+	const char	*argv[6] = { "XADD", l->b->stream, "NOMKSTREAM", id,
+			    field, data };
+	size_t		 lens[6] = { 4, strlen(l->b->stream), 10, 0,
+			    strlen(field), len };
 	redisReply	*r;
 
 	if (!l->publishing)
 		return;
 	snprintf(id, sizeof(id), "0-%llu", (unsigned long long)l->seq);
-	argv[0] = "XADD";
-	argv[1] = l->b->stream;
-	argv[2] = "NOMKSTREAM";
-	argv[3] = id;
-	argv[4] = field;
-	argv[5] = data;
-	lens[0] = 4;
-	lens[1] = strlen(l->b->stream);
-	lens[2] = 10;
 	lens[3] = strlen(id);
-	lens[4] = strlen(field);
-	lens[5] = len;
 	/* While the lease is counted ours, keep trying. */
 	r = redis_argv(l->b->redis, l->valid_until > redis_now() ?
 	    l->valid_until : redis_now() + 1000, 6, argv, lens);
@@ -504,6 +495,7 @@ static void __attribute__((noreturn))
 lead_child(struct bridge *b, int out, int err, int errfd)
 {
 	sigset_t	none;
+	int		saved;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -513,8 +505,9 @@ lead_child(struct bridge *b, int out, int err, int errfd)
 	if (dup2(out, STDOUT_FILENO) == -1 || dup2(err, STDERR_FILENO) == -1)
 		_exit(125);
 	execvp(b->argv[0], b->argv);
-	(void)write(errfd, &errno, sizeof(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	saved = errno;
+	(void)write(errfd, &saved, sizeof(saved));
+	_exit(saved == ENOENT ? 127 : 126);
 }
 
 /*
