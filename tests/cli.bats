@@ -5,22 +5,9 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-# usage_error ARGS...: sfrun ARGS must exit 125 with exactly one line
-# "sfrun: ..." on stderr, nothing on stdout, and must not have run anything
-# (the commands in these tests would create ./marker) nor started a server.
-usage_error() {
-	run --separate-stderr timeout 30 "$SFRUN" "$@"
-	local args="$*"
-	echo "sfrun ${args:0:100}: status=$status stdout=[$output] stderr=[$stderr]"
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	[ "${#stderr_lines[@]}" -eq 1 ]
-	[[ "${stderr_lines[0]}" == sfrun:* ]]
-	[ ! -e marker ]
-	[ ! -e "$SFRUN_SOCKET" ]
-}
-
-# one_line_125 ARGS...: like usage_error, but a server may exist.
+# one_line_125 ARGS...: sfrun ARGS must exit 125 with exactly one line on
+# stderr, nothing on stdout, and must not have run anything (the commands in
+# these tests would create ./marker).
 one_line_125() {
 	run --separate-stderr timeout 30 "$SFRUN" "$@"
 	local args="$*"
@@ -29,6 +16,14 @@ one_line_125() {
 	[ -z "$output" ]
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	[ ! -e marker ]
+}
+
+# usage_error ARGS...: like one_line_125, the line is "sfrun: ...", and no
+# server was started.
+usage_error() {
+	one_line_125 "$@"
+	[[ "${stderr_lines[0]}" == sfrun:* ]]
+	[ ! -e "$SFRUN_SOCKET" ]
 }
 
 # A string of N copies of "a".

@@ -22,6 +22,32 @@ SIGDFL=(python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])')
 
+# three_waiters KEY: a leads a run of KEY (counted in ./count; "one", gate
+# go, "two"), then b (SIGINT at its default) and c join; pids in the
+# caller's a, b and c.
+three_waiters() {
+	spawn_waiter a "$1" 1 "$SFRUN" -k "$1" -c "echo run >>count; echo one; $(gate go); echo two"
+	a=$LASTPID
+	spawn b "${SIGDFL[@]}" "$SFRUN" -k "$1" -c 'echo WRONG'
+	b=$LASTPID
+	spawn_waiter c "$1" 3 "$SFRUN" -k "$1" -c 'echo WRONG'
+	c=$LASTPID
+}
+
+# two_get_all KEY X Y: after one of three_waiters left, KEY's run goes on for
+# waiters X and Y (names; pids in the caller's variables of those names):
+# released, both exit 0 with all of it, and it ran once.
+two_get_all() {
+	local key=$1 x=$2 y=$3
+	wait_for has_waiters "$key" 2
+	touch go
+	reaped "${!x}" 0
+	reaped "${!y}" 0
+	[ "$(cat "$x.out")" = "$(printf 'one\ntwo')" ]
+	cmp "$x.out" "$y.out"
+	[ "$(count_lines count)" -eq 1 ]
+}
+
 @test "-t 0.5: a joiner gives up with 124 quickly, the leader still gets everything" {
 	spawn lead "$SFRUN" -k t -c "echo run >>count; echo start; $(gate go); echo end"
 	local lead=$LASTPID
@@ -39,33 +65,27 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	# The run goes on for the leader.
 	wait_for has_waiters t 1
 	touch go
-	reap "$lead"
-	[ "$RC" = 0 ]
+	reaped "$lead" 0
 	[ "$(cat lead.out)" = "$(printf 'start\nend')" ]
 	[ "$(count_lines count)" -eq 1 ]
 }
 
 @test "-t on the leader: it leaves with 124, a joiner still gets everything" {
-	spawn lead "$SFRUN" -t 3 -k t -c "echo start; $(gate go); echo end"
+	spawn_waiter lead t 1 "$SFRUN" -t 3 -k t -c "echo start; $(gate go); echo end"
 	local lead=$LASTPID
-	wait_for has_waiters t 1
-	spawn join "$SFRUN" -k t -c 'echo WRONG'
+	spawn_waiter join t 2 "$SFRUN" -k t -c 'echo WRONG'
 	local join=$LASTPID
-	wait_for has_waiters t 2
-	reap "$lead"
-	[ "$RC" = 124 ]
+	reaped "$lead" 124
 	wait_for has_waiters t 1
 	touch go
-	reap "$join"
-	[ "$RC" = 0 ]
+	reaped "$join" 0
 	[ "$(cat join.out)" = "$(printf 'start\nend')" ]
 }
 
 @test "-t on the only waiter cancels the run" {
 	spawn lead "$SFRUN" -t 2 -k t -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
 	local lead=$LASTPID
-	reap "$lead"
-	[ "$RC" = 124 ]
+	reaped "$lead" 124
 	[ "$(cat lead.out)" = started ]
 	wait_file termed
 	wait_for no_run t
@@ -77,13 +97,11 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	# a busy machine that took more than a second.
 	local t0 t1
 	t0=$(now_ms)
-	spawn r.1 "$SFRUN" --run-timeout 3 -k rt -- sleep 30
+	spawn_waiter r.1 rt 1 "$SFRUN" --run-timeout 3 -k rt -- sleep 30
 	local p1=$LASTPID
-	wait_for has_waiters rt 1
 	spawn r.2 "$SFRUN" -k rt -c 'echo WRONG: led a new run'
 	local p2=$LASTPID
-	reap "$p1"
-	[ "$RC" = 124 ]
+	reaped "$p1" 124
 	reap "$p2"
 	t1=$(now_ms)
 	cat r.2.out
@@ -112,12 +130,10 @@ os.execv(sys.argv[1], sys.argv[1:])')
 }
 
 @test "-w: a run younger than the window is joined, an older one is taken over" {
-	spawn w.1 "$SFRUN" -k w -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go)"
+	spawn_waiter w.1 w 1 "$SFRUN" -k w -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go)"
 	local p1=$LASTPID
-	wait_for has_waiters w 1
-	spawn w.2 "$SFRUN" -w 60 -k w -c 'echo WRONG'
+	spawn_waiter w.2 w 2 "$SFRUN" -w 60 -k w -c 'echo WRONG'
 	local p2=$LASTPID
-	wait_for has_waiters w 2
 	[ "$(count_lines count)" -eq 1 ]
 	wait_for older_than w 1500
 	spawn w.3 "$SFRUN" -w 1 -k w -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go2)"
@@ -127,32 +143,26 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	[ "$(runs_of w)" = 2 ]
 	[ "$(sjson 'sorted(r["joinable"] for r in R if r["key"] == "w")')" = "[False, True]" ]
 	# Without -w a newcomer joins the new run.
-	spawn w.4 "$SFRUN" -k w -c 'echo WRONG'
+	spawn_waiter w.4 w 2 "$SFRUN" -k w -c 'echo WRONG'
 	local p4=$LASTPID
-	wait_for has_waiters w 2
 	# The old run finishes for its own waiters.
 	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	reaped "$p1" 0
+	reaped "$p2" 0
 	cmp w.1.out w.2.out
 	# The new one is still in flight.
 	[ "$(runs_of w)" = 1 ]
 	touch go2
-	reap "$p3"
-	[ "$RC" = 0 ]
-	reap "$p4"
-	[ "$RC" = 0 ]
+	reaped "$p3" 0
+	reaped "$p4" 0
 	cmp w.3.out w.4.out
 	[ "$(cat w.1.out)" != "$(cat w.3.out)" ]
 	[ "$(count_lines count)" -eq 2 ]
 }
 
 @test "-n: a key in flight exits 75 at once with nothing on stdout" {
-	spawn lead "$SFRUN" -k n -c "echo run >>count; echo lead-out; $(gate go)"
+	spawn_waiter lead n 1 "$SFRUN" -k n -c "echo run >>count; echo lead-out; $(gate go)"
 	local lead=$LASTPID
-	wait_for has_waiters n 1
 	run --separate-stderr timeout 30 "$SFRUN" -n -k n -c 'echo run >>count; echo WRONG'
 	echo "status=$status stdout=[$output] stderr=[$stderr]"
 	[ "$status" -eq 75 ]
@@ -161,8 +171,7 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	# It did not join either.
 	has_waiters n 1
 	touch go
-	reap "$lead"
-	[ "$RC" = 0 ]
+	reaped "$lead" 0
 	# With nothing in flight -n runs as usual.
 	run timeout 30 "$SFRUN" -n -k n -c 'echo run >>count; echo second'
 	[ "$status" -eq 0 ]
@@ -180,28 +189,25 @@ os.execv(sys.argv[1], sys.argv[1:])')
 	[ "$(sjson '[r["keep"] for r in R if r["key"] == "d"][0]')" = True ]
 	[ ! -e detached.out ]
 	# A waiter can join the detached run and gets all of it.
-	spawn j "$SFRUN" -k d -c 'echo WRONG'
+	spawn_waiter j d 1 "$SFRUN" -k d -c 'echo WRONG'
 	local j=$LASTPID
-	wait_for has_waiters d 1
 	touch go
 	wait_file detached.out
-	reap "$j"
-	[ "$RC" = 0 ]
+	reaped "$j" 0
 	[ "$(cat j.out)" = "$(printf 'text\nmore')" ]
 	[ "$(count_lines count)" -eq 1 ]
 }
 
 @test "--detach on a key in flight joins it and returns at once" {
-	spawn lead "$SFRUN" -k d -c "trap 'echo term >termed; exit 1' TERM; echo run >>count; $(gate go); echo done >completed"
+	spawn_waiter lead d 1 "$SFRUN" -k d -c "trap 'echo term >termed; exit 1' TERM; echo run >>count; $(gate go); echo done >completed"
 	local lead=$LASTPID
-	wait_for has_waiters d 1
 	run --separate-stderr timeout 30 "$SFRUN" -d -k d -c 'echo run >>count'
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	[ "$(count_lines count)" -eq 1 ]
 	# The run is now kept: its leader leaving does not cancel it.
 	kill -KILL "$lead"
-	reap "$lead"
+	reaped "$lead" 137
 	touch go
 	wait_file completed
 	[ ! -e termed ]
@@ -221,8 +227,7 @@ time.sleep(60)'"
 	local p=$LASTPID
 	wait_for grep -q started o.out
 	kill -KILL "$p"
-	reap "$p"
-	[ "$RC" = 137 ]
+	reaped "$p" 137
 	wait_file termed
 	# The whole process group got it, not just the command.
 	wait_file termed2
@@ -235,7 +240,7 @@ time.sleep(60)'"
 	local p=$LASTPID
 	wait_for grep -q started o.out
 	kill -KILL "$p"
-	reap "$p"
+	reaped "$p" 137
 	# The command ignores SIGTERM and lives on for now, but the key is free.
 	local t0 t1
 	t0=$(now_ms)
@@ -255,8 +260,7 @@ time.sleep(60)'"
 	local p=$LASTPID
 	wait_for grep -q started o.out
 	kill -KILL "$p"
-	reap "$p"
-	[ "$RC" = 137 ]
+	reaped "$p" 137
 	wait_for has_waiters o 0
 	[ "$(runs_of o)" = 1 ]
 	[ "$(sjson '[r["keep"] for r in R if r["key"] == "o"][0]')" = True ]
@@ -268,15 +272,13 @@ time.sleep(60)'"
 }
 
 @test "--keep on a joiner keeps the run when every waiter leaves" {
-	spawn a "$SFRUN" -k o -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
+	spawn_waiter a o 1 "$SFRUN" -k o -c "trap 'echo term >termed; exit 1' TERM; echo started; $(gate go); echo completed >completed"
 	local a=$LASTPID
-	wait_for has_waiters o 1
-	spawn b "$SFRUN" --keep -k o -c 'echo WRONG'
+	spawn_waiter b o 2 "$SFRUN" --keep -k o -c 'echo WRONG'
 	local b=$LASTPID
-	wait_for has_waiters o 2
 	kill -KILL "$a" "$b"
-	reap "$a"
-	reap "$b"
+	reaped "$a" 137
+	reaped "$b" 137
 	wait_for has_waiters o 0
 	touch go
 	wait_file completed
@@ -284,12 +286,10 @@ time.sleep(60)'"
 }
 
 @test "--forget: the next caller starts a new run, old waiters get the old output" {
-	spawn a "$SFRUN" -k f -c "echo run >>count; echo first; $(gate go); echo first-end"
+	spawn_waiter a f 1 "$SFRUN" -k f -c "echo run >>count; echo first; $(gate go); echo first-end"
 	local a=$LASTPID
-	wait_for has_waiters f 1
-	spawn b "$SFRUN" -k f -c 'echo WRONG'
+	spawn_waiter b f 2 "$SFRUN" -k f -c 'echo WRONG'
 	local b=$LASTPID
-	wait_for has_waiters f 2
 	run --separate-stderr timeout 30 "$SFRUN" --forget f
 	echo "status=$status stderr=$stderr"
 	[ "$status" -eq 0 ]
@@ -300,10 +300,8 @@ time.sleep(60)'"
 	[ "$output" = second ]
 	[ "$(count_lines count)" -eq 2 ]
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
-	reap "$b"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
+	reaped "$b" 0
 	[ "$(cat a.out)" = "$(printf 'first\nfirst-end')" ]
 	cmp a.out b.out
 }
@@ -356,9 +354,8 @@ PY
 }
 
 @test "--status prints a table with a header, one row per run, and the counters" {
-	spawn s "$SFRUN" -k 'tab key' -c "$(gate go)"
+	spawn_waiter s 'tab key' 1 "$SFRUN" -k 'tab key' -c "$(gate go)"
 	local p=$LASTPID
-	wait_for has_waiters 'tab key' 1
 	run --separate-stderr timeout 30 "$SFRUN" --status
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -366,15 +363,13 @@ PY
 	[[ "$output" == *"tab"* ]]
 	[[ "${lines[-1]}" =~ runs\ started\ 1,\ invocations\ joined\ 0,\ invocations\ total\ 1 ]]
 	touch go
-	reap "$p"
-	[ "$RC" = 0 ]
+	reaped "$p" 0
 }
 
 @test "--status escapes control characters in keys" {
 	local key=$'evil\e[2J\nkey'
-	spawn s "$SFRUN" -k "$key" -c "$(gate go)"
+	spawn_waiter s "$key" 1 "$SFRUN" -k "$key" -c "$(gate go)"
 	local p=$LASTPID
-	wait_for has_waiters "$key" 1
 	run --separate-stderr timeout 30 "$SFRUN" --status
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -382,21 +377,17 @@ PY
 	# Header, one row, counters: the newline in the key did not split the row.
 	[ "${#lines[@]}" -eq 3 ]
 	touch go
-	reap "$p"
+	reaped "$p" 0
 }
 
 @test "-v says led or joined, with the run id, age and waiters" {
-	spawn a "$SFRUN" -v -k v -c "$(gate go); echo out"
+	spawn_waiter a v 1 "$SFRUN" -v -k v -c "$(gate go); echo out"
 	local a=$LASTPID
-	wait_for has_waiters v 1
-	spawn b "$SFRUN" -v -k v -c 'echo WRONG'
+	spawn_waiter b v 2 "$SFRUN" -v -k v -c 'echo WRONG'
 	local b=$LASTPID
-	wait_for has_waiters v 2
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
-	reap "$b"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
+	reaped "$b" 0
 	cat a.err b.err
 	[ "$(count_lines a.err)" -eq 1 ]
 	[ "$(count_lines b.err)" -eq 1 ]
@@ -409,9 +400,8 @@ PY
 }
 
 @test "-q silences sfrun's own diagnostics, not the command's stderr" {
-	spawn lead "$SFRUN" -k q -c "echo cmd-err >&2; $(gate go)"
+	spawn_waiter lead q 1 "$SFRUN" -k q -c "echo cmd-err >&2; $(gate go)"
 	local lead=$LASTPID
-	wait_for has_waiters q 1
 	wait_for grep -q cmd-err lead.err
 	run --separate-stderr timeout 30 "$SFRUN" -q -t 1.5 -k q -c 'echo WRONG'
 	echo "status=$status stderr=[$stderr]"
@@ -421,30 +411,15 @@ PY
 	[ "$status" -eq 127 ]
 	[ -z "$stderr" ]
 	touch go
-	reap "$lead"
+	reaped "$lead" 0
 }
 
 @test "Ctrl-C of one waiter: it exits 130, the others carry on" {
-	spawn a "$SFRUN" -k c -c "echo run >>count; echo one; $(gate go); echo two"
-	local a=$LASTPID
-	wait_for has_waiters c 1
-	spawn b "${SIGDFL[@]}" "$SFRUN" -k c -c 'echo WRONG'
-	local b=$LASTPID
-	spawn c "$SFRUN" -k c -c 'echo WRONG'
-	local c=$LASTPID
-	wait_for has_waiters c 3
+	local a b c
+	three_waiters c
 	kill -INT "$b"
-	reap "$b"
-	[ "$RC" = 130 ]
-	wait_for has_waiters c 2
-	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
-	reap "$c"
-	[ "$RC" = 0 ]
-	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
-	cmp a.out c.out
-	[ "$(count_lines count)" -eq 1 ]
+	reaped "$b" 130
+	two_get_all c a c
 }
 
 @test "Ctrl-C of the only waiter exits 130 and cancels the run" {
@@ -452,50 +427,31 @@ PY
 	local a=$LASTPID
 	wait_for grep -q started a.out
 	kill -INT "$a"
-	reap "$a"
-	[ "$RC" = 130 ]
+	reaped "$a" 130
 	wait_file termed
 	wait_for no_run c
 }
 
 @test "the leader's client dying never affects joiners" {
-	spawn a "$SFRUN" -k l -c "echo run >>count; echo one; $(gate go); echo two"
-	local a=$LASTPID
-	wait_for has_waiters l 1
-	spawn b "$SFRUN" -k l -c 'echo WRONG'
-	local b=$LASTPID
-	spawn c "$SFRUN" -k l -c 'echo WRONG'
-	local c=$LASTPID
-	wait_for has_waiters l 3
+	local a b c
+	three_waiters l
 	kill -KILL "$a"
-	reap "$a"
-	wait_for has_waiters l 2
-	touch go
-	reap "$b"
-	[ "$RC" = 0 ]
-	reap "$c"
-	[ "$RC" = 0 ]
-	[ "$(cat b.out)" = "$(printf 'one\ntwo')" ]
-	cmp b.out c.out
-	[ "$(count_lines count)" -eq 1 ]
+	reaped "$a" 137
+	two_get_all l b c
 }
 
 @test "server SIGKILLed mid-run: waiters exit 125 promptly, the next call starts a fresh server" {
-	spawn a "$SFRUN" -k sk -c "echo \$\$ >cmd.kill; echo started; $(gate go)"
+	spawn_waiter a sk 1 "$SFRUN" -k sk -c "echo \$\$ >cmd.kill; echo started; $(gate go)"
 	local a=$LASTPID
-	wait_for has_waiters sk 1
-	spawn b "$SFRUN" -k sk -c 'echo WRONG'
+	spawn_waiter b sk 2 "$SFRUN" -k sk -c 'echo WRONG'
 	local b=$LASTPID
-	wait_for has_waiters sk 2
 	local old t0 t1
 	old=$(server_pid)
 	[ -n "$old" ]
 	t0=$(now_ms)
 	kill -KILL "$old"
-	reap "$a" 10
-	[ "$RC" = 125 ]
-	reap "$b" 10
-	[ "$RC" = 125 ]
+	reaped "$a" 125 10
+	reaped "$b" 125 10
 	t1=$(now_ms)
 	echo "took $((t1 - t0))ms"
 	cat a.err b.err
@@ -529,19 +485,15 @@ PY
 }
 
 @test "a background descendant holding stdout open does not hold up the waiters" {
-	spawn a "$SFRUN" -k bg -c "(exec sleep 60) & echo \$! >bg.kill; echo main; $(gate go); exit 4"
+	spawn_waiter a bg 1 "$SFRUN" -k bg -c "(exec sleep 60) & echo \$! >bg.kill; echo main; $(gate go); exit 4"
 	local a=$LASTPID
-	wait_for has_waiters bg 1
-	spawn b "$SFRUN" -k bg -c 'echo WRONG'
+	spawn_waiter b bg 2 "$SFRUN" -k bg -c 'echo WRONG'
 	local b=$LASTPID
-	wait_for has_waiters bg 2
 	local t0 t1
 	t0=$(now_ms)
 	touch go
-	reap "$a" 20
-	[ "$RC" = 4 ]
-	reap "$b" 20
-	[ "$RC" = 4 ]
+	reaped "$a" 4 20
+	reaped "$b" 4 20
 	t1=$(now_ms)
 	echo "took $((t1 - t0))ms"
 	[ $((t1 - t0)) -lt 4000 ]
@@ -553,36 +505,30 @@ PY
 
 @test "a SIGSTOPped waiter slows no one and gets everything after SIGCONT" {
 	head -c 20971520 /dev/urandom >data
-	spawn a "$SFRUN" -k st -c "echo \$\$ >cmd.kill; $(gate go); cat data"
+	spawn_waiter a st 1 "$SFRUN" -k st -c "echo \$\$ >cmd.kill; $(gate go); cat data"
 	local a=$LASTPID
-	wait_for has_waiters st 1
 	spawn b "$SFRUN" -k st -c 'echo WRONG'
 	local b=$LASTPID
-	spawn c "$SFRUN" -k st -c 'echo WRONG'
+	spawn_waiter c st 3 "$SFRUN" -k st -c 'echo WRONG'
 	local c=$LASTPID
-	wait_for has_waiters st 3
 	kill -STOP "$c"
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
-	reap "$b"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
+	reaped "$b" 0
 	cmp data a.out
 	cmp data b.out
 	# The command ended although c has read nothing since.
 	[ "$(ps -o stat= -p "$c" | cut -c1)" = T ]
 	wait_for gone "$(cat cmd.kill)"
 	kill -CONT "$c"
-	reap "$c"
-	[ "$RC" = 0 ]
+	reaped "$c" 0
 	cmp data c.out
 }
 
 @test "a waiter writing into a full pipe slows no one and gets everything later" {
 	head -c 4194304 /dev/urandom >data
-	spawn a "$SFRUN" -k fp -c "echo run >>count; $(gate go); cat data"
+	spawn_waiter a fp 1 "$SFRUN" -k fp -c "echo run >>count; $(gate go); cat data"
 	local a=$LASTPID
-	wait_for has_waiters fp 1
 	# b's stdout is a pipe nobody reads until ./release exists.
 	( "$SFRUN" -k fp -c 'echo WRONG' | { eval "$(gate release)"; cat >b.out; }
 	  echo "${PIPESTATUS[0]}" >b.rc ) 3>&- 2>b.err &
@@ -590,8 +536,7 @@ PY
 	BGPIDS+=("$b")
 	wait_for has_waiters fp 2
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
 	cmp data a.out
 	# a finished while b's pipe is still full.
 	[ ! -e b.rc ]
@@ -603,9 +548,8 @@ PY
 }
 
 @test "SIGTERM to the server: runs in flight finish, new ones are refused, then it exits" {
-	spawn a "$SFRUN" -k term -c "echo one; $(gate go); echo two"
+	spawn_waiter a term 1 "$SFRUN" -k term -c "echo one; $(gate go); echo two"
 	local a=$LASTPID
-	wait_for has_waiters term 1
 	local pid
 	pid=$(server_pid)
 	kill -TERM "$pid"
@@ -619,8 +563,7 @@ PY
 	[[ "$stderr" == *stopping* || "$stderr" == *"shutting down"* ]]
 	kill -0 "$pid"
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
 	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
 	wait_for gone "$pid"
 	wait_for test ! -e "$SFRUN_SOCKET"
@@ -628,9 +571,8 @@ PY
 }
 
 @test "--stop-server: runs in flight finish, then the server exits removing its socket" {
-	spawn a "$SFRUN" -k stop -c "echo one; $(gate go); echo two"
+	spawn_waiter a stop 1 "$SFRUN" -k stop -c "echo one; $(gate go); echo two"
 	local a=$LASTPID
-	wait_for has_waiters stop 1
 	local pid
 	pid=$(server_pid)
 	spawn stopper "$SFRUN" --stop-server
@@ -643,11 +585,9 @@ PY
 	[ ! -e marker ]
 	kill -0 "$pid"
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
 	[ "$(cat a.out)" = "$(printf 'one\ntwo')" ]
-	reap "$s"
-	[ "$RC" = 0 ]
+	reaped "$s" 0
 	wait_for gone "$pid"
 	wait_for test ! -e "$SFRUN_SOCKET"
 	[ ! -e "$SFRUN_SOCKET.pid" ]
@@ -665,26 +605,18 @@ PY
 }
 
 @test "--idle-timeout: the server exits when idle, removing its socket and pidfile" {
-	local t0 t1
-	t0=$(now_ms)
-	foreground_server sfrund.log -i 1
-	reap_server "$LASTPID" sfrund.log
-	t1=$(now_ms)
-	echo "took=$((t1 - t0))ms"
-	[ $((t1 - t0)) -ge 900 ]
+	idles_out sfrund.log 1 900
 }
 
 @test "--idle-timeout does not end a server with a run in flight" {
 	foreground_server sfrund.log -i 1
 	local d=$LASTPID
-	spawn a "$SFRUN" -k idle -c "$(gate go); echo done"
+	spawn_waiter a idle 1 "$SFRUN" -k idle -c "$(gate go); echo done"
 	local a=$LASTPID
-	wait_for has_waiters idle 1
 	wait_for older_than idle 2500
 	kill -0 "$d"
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
 	[ "$(cat a.out)" = "done" ]
 	reap_server "$d" sfrund.log
 }

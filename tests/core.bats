@@ -41,11 +41,7 @@ else:
 @test "20 concurrent callers of one key: one execution, identical output" {
 	local cmd i
 	cmd="echo run >>count; $(gate go); echo out-\$SFRUN_RUN_ID; echo err-line >&2"
-	PIDS=()
-	for i in $(seq 20); do
-		spawn "c.$i" "$SFRUN" -k k20 -c "$cmd"
-		PIDS+=("$LASTPID")
-	done
+	many 20 c "$SFRUN" -k k20 -c "$cmd"
 	wait_for has_waiters k20 20
 	[ "$(count_lines count)" -eq 1 ]
 	touch go
@@ -69,15 +65,12 @@ else:
 	local lead=$LASTPID
 	wait_for grep -q part1 lead.out
 	wait_for grep -q e1 lead.err
-	spawn join "$SFRUN" -k late -c 'echo WRONG; echo WRONG >&2'
+	spawn_waiter join late 2 "$SFRUN" -k late -c 'echo WRONG; echo WRONG >&2'
 	local join=$LASTPID
-	wait_for has_waiters late 2
 	wait_for grep -q part1 join.out
 	touch go
-	reap "$lead"
-	[ "$RC" = 0 ]
-	reap "$join"
-	[ "$RC" = 0 ]
+	reaped "$lead" 0
+	reaped "$join" 0
 	[ "$(cat lead.out)" = "$(printf 'part1\npart2')" ]
 	[ "$(cat lead.err)" = "$(printf 'e1\ne2')" ]
 	cmp lead.out join.out
@@ -136,10 +129,8 @@ $(gate go); echo e2 >&2"
 	BGPIDS+=("$join")
 	wait_for has_waiters ord 2
 	touch go
-	reap "$lead"
-	[ "$RC" = 0 ]
-	reap "$join"
-	[ "$RC" = 0 ]
+	reaped "$lead" 0
+	reaped "$join" 0
 	printf 'o1\ne1\no2\ne2\n' >want
 	cmp want lead.both
 	cmp want join.both
@@ -268,10 +259,8 @@ death() {
 	cd "$WORK"
 	wait_for has_waiters cwd 2
 	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	reaped "$p1" 0
+	reaped "$p2" 0
 	local want
 	want=$(cd lead/dir && pwd -P)
 	[ "$(cat cwd.1.out)" = "$want" ]
@@ -291,10 +280,8 @@ death() {
 	umask "$saved"
 	wait_for has_waiters um 2
 	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	reaped "$p1" 0
+	reaped "$p2" 0
 	[ "$(cat um.1.out)" = 0027 ]
 	[ "$(cat um.2.out)" = 0027 ]
 	[ "$(stat -c %a made)" = 640 ]
@@ -339,10 +326,8 @@ death() {
 	wait_for has_waiters ka 1
 	wait_for has_waiters kb 1
 	touch go
-	reap "$a"
-	[ "$RC" = 0 ]
-	reap "$b"
-	[ "$RC" = 0 ]
+	reaped "$a" 0
+	reaped "$b" 0
 	[ "$(cat a.out)" = a ]
 	[ "$(cat b.out)" = b ]
 }
@@ -357,55 +342,71 @@ death() {
 	[ "$(count_lines count)" -eq 3 ]
 }
 
-@test "default key: the same argv in the same directory coalesces" {
+# cmd_sh: write ./cmd.sh, which counts itself in ./count, waits for ./go
+# and prints "ARGC:ARGS".
+cmd_sh() {
 	printf '#!/bin/sh\necho run >>count\n%s\necho "$#:$*"\n' "$(gate go)" >cmd.sh
 	chmod +x cmd.sh
-	spawn d.1 "$SFRUN" ./cmd.sh a 'b c'
-	local p1=$LASTPID
+}
+
+# call_twice ARGS...: d.1, then (once it waits) d.2 call sfrun ARGS... with
+# no key; waits until both wait; pids in the caller's p1 and p2.
+call_twice() {
+	spawn d.1 "$SFRUN" "$@"
+	p1=$LASTPID
 	wait_for all_waiters 1
-	spawn d.2 "$SFRUN" ./cmd.sh a 'b c'
-	local p2=$LASTPID
+	spawn d.2 "$SFRUN" "$@"
+	p2=$LASTPID
 	wait_for all_waiters 2
+}
+
+# ran_once P1 P2: released, the callers P1 and P2 exit 0, and what they
+# waited for ran once.
+ran_once() {
+	touch go
+	reaped "$1" 0
+	reaped "$2" 0
+	[ "$(count_lines count)" -eq 1 ]
+}
+
+# ran_apart P1 P2: the callers P1 and P2 lead a run each (two counted, two
+# held, both waiting); released, both exit 0.
+ran_apart() {
+	wait_for lines_are count 2
+	wait_for all_waiters 2
+	[ "$(sjson 'len(R)')" = 2 ]
+	touch go
+	reaped "$1" 0
+	reaped "$2" 0
+}
+
+@test "default key: the same argv in the same directory coalesces" {
+	cmd_sh
+	local p1 p2
+	call_twice ./cmd.sh a 'b c'
 	[ "$(sjson 'len(R)')" = 1 ]
 	[[ "$(sjson 'R[0]["key"]')" =~ ^auto-[0-9a-f]{64}$ ]]
-	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
-	[ "$(count_lines count)" -eq 1 ]
+	ran_once "$p1" "$p2"
 	[ "$(cat d.1.out)" = "2:a b c" ]
 	cmp d.1.out d.2.out
 }
 
 @test "default key: -c strings coalesce too" {
-	spawn d.1 "$SFRUN" -c "echo run >>count; $(gate go); echo hi"
-	local p1=$LASTPID
-	wait_for all_waiters 1
-	spawn d.2 "$SFRUN" -c "echo run >>count; $(gate go); echo hi"
-	local p2=$LASTPID
-	wait_for all_waiters 2
-	touch go
-	reap "$p1"
-	reap "$p2"
-	[ "$(count_lines count)" -eq 1 ]
+	local p1 p2
+	call_twice -c "echo run >>count; $(gate go); echo hi"
+	[ "$(sjson 'len(R)')" = 1 ]
+	ran_once "$p1" "$p2"
+	[ "$(cat d.1.out)" = hi ]
+	cmp d.1.out d.2.out
 }
 
 @test "default key: argument boundaries matter (a \"b c\" vs a b c)" {
-	printf '#!/bin/sh\necho run >>count\n%s\necho "$#:$*"\n' "$(gate go)" >cmd.sh
-	chmod +x cmd.sh
+	cmd_sh
 	spawn d.1 "$SFRUN" ./cmd.sh a 'b c'
 	local p1=$LASTPID
 	spawn d.2 "$SFRUN" ./cmd.sh a b c
 	local p2=$LASTPID
-	wait_for lines_are count 2
-	wait_for all_waiters 2
-	[ "$(sjson 'len(R)')" = 2 ]
-	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	ran_apart "$p1" "$p2"
 	[ "$(cat d.1.out)" = "2:a b c" ]
 	[ "$(cat d.2.out)" = "3:a b c" ]
 }
@@ -421,14 +422,7 @@ death() {
 	spawn "$WORK/d.2" "$SFRUN" -c "$cmd"
 	local p2=$LASTPID
 	cd "$WORK"
-	wait_for lines_are count 2
-	wait_for all_waiters 2
-	[ "$(sjson 'len(R)')" = 2 ]
-	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	ran_apart "$p1" "$p2"
 	[ "$(cat d.1.out)" = "$WORK/one" ]
 	[ "$(cat d.2.out)" = "$WORK/two" ]
 }
@@ -459,14 +453,9 @@ servers() {
 @test "10 clients auto-starting at once yield exactly one server" {
 	[ -z "$(server_pid)" ]
 	[ ! -e "$SFRUN_SOCKET" ]
-	local i
-	PIDS=()
-	for i in $(seq 10); do
-		spawn "as.$i" "$SFRUN" -k as -c "echo run >>count; $(gate go); echo done"
-		PIDS+=("$LASTPID")
-	done
+	many 10 as "$SFRUN" -k as -c "echo run >>count; $(gate go); echo done"
 	wait_for has_waiters as 10
-	local pids
+	local pids i
 	pids=$(servers)
 	echo "servers: $pids; pidfile: $(server_pid)"
 	[ "$(echo "$pids" | wc -w)" -eq 1 ]
@@ -500,13 +489,11 @@ servers() {
 }
 
 @test "--status shows a -c run as /bin/sh -c STRING" {
-	spawn st "$SFRUN" -k stc -c "$(gate go); echo hi"
+	spawn_waiter st stc 1 "$SFRUN" -k stc -c "$(gate go); echo hi"
 	local p=$LASTPID
-	wait_for has_waiters stc 1
 	run sjson 'R[0]["command"]'
 	echo "$output"
 	[[ "$output" == "/bin/sh -c n=0; while"* ]]
 	touch go
-	reap "$p"
-	[ "$RC" = 0 ]
+	reaped "$p" 0
 }

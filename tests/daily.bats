@@ -20,6 +20,18 @@ runs_are() {
 	[ "$(runs_of "$1" 2>/dev/null)" = "$2" ]
 }
 
+# gets WANT RUNS ARGS...: sfrun ARGS... exits 0 printing WANT, and ./count
+# then holds RUNS lines (so whether it ran the command or replayed a result).
+gets() {
+	local want=$1 runs=$2
+	shift 2
+	run timeout 30 "$SFRUN" "$@"
+	echo "sfrun $*: status=$status output=[$output] runs=$(count_lines count)"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	[ "$(count_lines count)" -eq "$runs" ]
+}
+
 # spools PID: how many unlinked files under $TMPDIR process PID holds open
 # (the server's spool files live there).
 spools() {
@@ -91,20 +103,14 @@ spools_are() {
 	spawn lead "$SFRUN" -k J -c "echo run >>count; echo \$SFRUN_RUN_ID; $(gate go)"
 	local lead=$LASTPID
 	wait_for grep -q . lead.out
-	spawn join "$SFRUN" --linger 600 -k J -c 'echo run >>count; echo WRONG'
+	spawn_waiter join J 2 "$SFRUN" --linger 600 -k J -c 'echo run >>count; echo WRONG'
 	local join=$LASTPID
-	wait_for has_waiters J 2
 	touch go
-	reap "$lead"
-	[ "$RC" = 0 ]
-	reap "$join"
-	[ "$RC" = 0 ]
+	reaped "$lead" 0
+	reaped "$join" 0
 	cmp lead.out join.out
 	lingering J
-	run timeout 30 "$SFRUN" -k J -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(cat lead.out)" ]
-	[ "$(count_lines count)" -eq 1 ]
+	gets "$(cat lead.out)" 1 -k J -c 'echo run >>count; echo WRONG'
 }
 
 @test "--linger: after the window the next caller runs again and the spool is freed" {
@@ -123,10 +129,7 @@ spools_are() {
 	# Gone once the window has passed (polled, not slept on).
 	wait_for no_run L
 	wait_for spools_are "$pid" $((held - 1))
-	run timeout 30 "$SFRUN" -k L -c 'echo run >>count; echo second'
-	[ "$status" -eq 0 ]
-	[ "$output" = second ]
-	[ "$(count_lines count)" -eq 2 ]
+	gets second 2 -k L -c 'echo run >>count; echo second'
 	# Same server all along.
 	[ "$(server_pid)" = "$pid" ]
 }
@@ -142,17 +145,12 @@ spools_are() {
 	[ "$status" -eq 0 ]
 	no_run L
 	lingering M
-	run timeout 30 "$SFRUN" -k L -c 'echo run >>count; echo second'
-	[ "$status" -eq 0 ]
-	[ "$output" = second ]
-	[ "$(count_lines count)" -eq 3 ]
+	gets second 3 -k L -c 'echo run >>count; echo second'
 	# The second run had no --linger: nothing is left to forget.
 	run timeout 30 "$SFRUN" --forget L
 	[ "$status" -eq 1 ]
 	# M still replays.
-	run timeout 30 "$SFRUN" -k M -c 'echo run >>count; echo WRONG'
-	[ "$output" = other ]
-	[ "$(count_lines count)" -eq 3 ]
+	gets other 3 -k M -c 'echo run >>count; echo WRONG'
 }
 
 @test "--status shows a lingering result with the time left" {
@@ -218,8 +216,7 @@ spools_are() {
 	[ "$(count_lines count)" -eq 1 ]
 	has_waiters N 1
 	touch go
-	reap "$lead"
-	[ "$RC" = 3 ]
+	reaped "$lead" 3
 	[ "$(cat lead.out)" = "$(printf 'out1\nout2')" ]
 	[ "$(cat lead.err)" = err1 ]
 	lingering N
@@ -238,10 +235,7 @@ spools_are() {
 	run timeout 30 "$SFRUN" --linger 600 -k L -c 'echo run >>count; echo first'
 	[ "$output" = first ]
 	# Younger than the window: replayed.
-	run timeout 30 "$SFRUN" -w 60 -k L -c 'echo run >>count; echo WRONG'
-	[ "$status" -eq 0 ]
-	[ "$output" = first ]
-	[ "$(count_lines count)" -eq 1 ]
+	gets first 1 -w 60 -k L -c 'echo run >>count; echo WRONG'
 	wait_for older_than L 1500
 	run --separate-stderr timeout 30 "$SFRUN" -v -w 1 -k L -c 'echo run >>count; echo second'
 	echo "status=$status stdout=[$output] stderr=[$stderr]"
@@ -250,9 +244,7 @@ spools_are() {
 	[[ "$stderr" == "sfrun: led run "* ]]
 	[ "$(count_lines count)" -eq 2 ]
 	# The fresh run took the key over: the old result is not replayed.
-	run timeout 30 "$SFRUN" -k L -c 'echo run >>count; echo third'
-	[ "$output" = third ]
-	[ "$(count_lines count)" -eq 3 ]
+	gets third 3 -k L -c 'echo run >>count; echo third'
 }
 
 @test "--stop-server does not wait for lingering results" {
@@ -270,13 +262,8 @@ spools_are() {
 
 @test "sfrund exits 0 after its idle timeout and after --stop-server" {
 	# Exit status 0 also means no LeakSanitizer report in a sanitizer build.
-	local t0 t1 d
-	t0=$(now_ms)
-	foreground_server idle.log -i 0.5
-	reap_server "$LASTPID" idle.log
-	t1=$(now_ms)
-	echo "idle: took=$((t1 - t0))ms"
-	[ $((t1 - t0)) -ge 450 ]
+	local d
+	idles_out idle.log 0.5 450
 
 	# With a lingering result, a detached run in flight and a waiter on it
 	# (idle timeout off: a server idling out before the first request
@@ -290,17 +277,15 @@ spools_are() {
 	lingering L
 	run timeout 30 "$SFRUN" -d -k R -c "echo \$\$ >R.kill; echo started; $(gate go); echo ended"
 	[ "$status" -eq 0 ]
-	spawn w "$SFRUN" -k R -c 'echo WRONG'
+	spawn_waiter w R 1 "$SFRUN" -k R -c 'echo WRONG'
 	local w=$LASTPID
-	wait_for has_waiters R 1
 	run timeout 30 "$SFRUN" --stop-server
 	[ "$status" -eq 0 ]
 	# The lingering result goes at once; the run in flight finishes.
 	wait_for no_run L
 	kill -0 "$d"
 	touch go
-	reap "$w"
-	[ "$RC" = 0 ]
+	reaped "$w" 0
 	[ "$(cat w.out)" = "$(printf 'started\nended')" ]
 	reap_server "$d" stop.log
 }
@@ -368,8 +353,7 @@ pidfile_is() {
 	[ "$(sjson 'd["server"]["pid"]')" = "$pid" ]
 	run timeout 30 env SFRUN_NO_AUTOSTART=1 "$SFRUN" --stop-server
 	[ "$status" -eq 0 ]
-	reap "$pid"
-	[ "$RC" = 0 ]
+	reaped "$pid" 0
 	# Its own socket: removed at exit.
 	[ ! -e "$SFRUN_SOCKET" ]
 }

@@ -65,11 +65,6 @@ public_dir() {
 	chmod 711 "$PUBLIC"
 }
 
-# no_sanitizer_report LOG: LOG has no ASan/UBSan report.
-no_sanitizer_report() {
-	! grep -E 'Sanitizer|runtime error' "$1"
-}
-
 # nfds PID: how many descriptors PID has open.
 nfds() {
 	ls "/proc/$1/fd" 2>/dev/null | wc -l
@@ -473,12 +468,10 @@ hardening-probe') >env.out 2>env.err || rc=$?
 	wait_for test -S "$SFRUN_SOCKET"
 	export SFRUN_NO_AUTOSTART=1
 	# 1 MB of output into 128 KB, with a leader and a joiner.
-	spawn lead "$SFRUN" -k big -c "echo start; $(gate go); head -c 1048576 /dev/zero | tr '\\0' x; echo end"
+	spawn_waiter lead big 1 "$SFRUN" -k big -c "echo start; $(gate go); head -c 1048576 /dev/zero | tr '\\0' x; echo end"
 	local lead=$LASTPID
-	wait_for has_waiters big 1
-	spawn join "$SFRUN" -k big -c 'echo WRONG'
+	spawn_waiter join big 2 "$SFRUN" -k big -c 'echo WRONG'
 	local join=$LASTPID
-	wait_for has_waiters big 2
 	touch go
 	local p
 	local -A pids=([lead]=$lead [join]=$join)
@@ -501,17 +494,42 @@ hardening-probe') >env.out 2>env.err || rc=$?
 	no_sanitizer_report srv.log
 }
 
-# low_fd_server: a foreground server under `ulimit -n 24`, up and idle;
-# sets pid and base (its idle descriptor count) in the caller's locals.
+# The servers below log to srv.log; their pid and idle descriptor count
+# are in the caller's locals pid and base.
+
+# settled: the server $pid, just up, serves a normal run (no autostart from
+# now on) and has written its pidfile; sets base.
+settled() {
+	export SFRUN_NO_AUTOSTART=1
+	normal_run "$pid"
+	wait_for pidfile_is "$pid"
+	base=$(nfds "$pid")
+}
+
+# idle_server: a foreground server with no idle timeout, settled.
+idle_server() {
+	foreground_server srv.log -i 0
+	pid=$LASTPID
+	settled
+}
+
+# low_fd_server: a foreground server under `ulimit -n 24`, settled.
 low_fd_server() {
 	(ulimit -n 24 && exec "$SFRUND" -f -S "$SFRUN_SOCKET" -i 0) >srv.log 2>&1 3>&- &
 	pid=$!
 	BGPIDS+=("$pid")
 	wait_for test -S "$SFRUN_SOCKET"
-	export SFRUN_NO_AUTOSTART=1
+	settled
+}
+
+# recovered: the server $pid serves a normal run again, its pidfile still
+# names it, it holds no more descriptors than when idle ($base), and
+# srv.log has no sanitizer report.
+recovered() {
 	normal_run "$pid"
-	wait_for pidfile_is "$pid"
-	base=$(nfds "$pid")
+	pidfile_is "$pid"
+	wait_for nfds_are "$pid" "$base"
+	no_sanitizer_report srv.log
 }
 
 @test "few descriptors on the server, 20 runs at once: each served or a clean 125, none hangs; it recovers" {
@@ -533,12 +551,7 @@ low_fd_server() {
 	cat srv.log
 	reap_clients 20
 	[ "$SERVED" -ge 1 ]
-	# Recovered: it serves again, holds what it held when idle, and its
-	# pidfile still names it.
-	normal_run "$pid"
-	pidfile_is "$pid"
-	wait_for nfds_are "$pid" "$base"
-	no_sanitizer_report srv.log
+	recovered
 }
 
 @test "few descriptors on the server, 30 joiners: accept pauses, each served or a clean 125; it recovers" {
@@ -557,10 +570,7 @@ low_fd_server() {
 	reap_clients 30
 	echo "$(count_lines count) runs"
 	[ "$SERVED" -ge 1 ]
-	normal_run "$pid"
-	pidfile_is "$pid"
-	wait_for nfds_are "$pid" "$base"
-	no_sanitizer_report srv.log
+	recovered
 }
 
 @test "fork failing (RLIMIT_NPROC): a clean 125 'cannot fork', the server lives" {
@@ -621,9 +631,8 @@ for name, s, t0 in socks:
 	local t0 t1
 	t0=$(now_ms)
 	normal_run "$pid"
-	spawn other "$SFRUN" -k other -c "$(gate go); echo other"
+	spawn_waiter other other 1 "$SFRUN" -k other -c "$(gate go); echo other"
 	local other=$LASTPID
-	wait_for has_waiters other 1
 	touch go
 	reap "$other"
 	t1=$(now_ms)
@@ -645,13 +654,8 @@ for name, s, t0 in socks:
 # --- protocol robustness -----------------------------------------------------
 
 @test "truncated, oversized and out-of-order frames drop only that client" {
-	foreground_server srv.log -i 0
-	local pid=$LASTPID
-	export SFRUN_NO_AUTOSTART=1
-	normal_run "$pid"
-	wait_for pidfile_is "$pid"
-	local base
-	base=$(nfds "$pid")
+	local pid base
+	idle_server
 	py '
 path, work = sys.argv[1], sys.argv[2]
 cwd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
@@ -761,20 +765,13 @@ sys.exit(1 if fails else 0)
 	ls ran.* 2>/dev/null || true
 	[ -z "$(ls ran.* 2>/dev/null)" ]
 	[ "$(runs_started)" = 2 ]	# the normal run and k-waiting
-	normal_run "$pid"
 	# No descriptor (passed cwd, spool, connection) was kept.
-	wait_for nfds_are "$pid" "$base"
-	no_sanitizer_report srv.log
+	recovered
 }
 
 @test "200 random frames (fixed seed), each on its own connection: the server serves on" {
-	foreground_server srv.log -i 0
-	local pid=$LASTPID
-	export SFRUN_NO_AUTOSTART=1
-	normal_run "$pid"
-	wait_for pidfile_is "$pid"
-	local base started
-	base=$(nfds "$pid")
+	local pid base started
+	idle_server
 	started=$(runs_started)
 	py '
 path, work = sys.argv[1], sys.argv[2]
@@ -813,7 +810,5 @@ sys.exit(1 if hung else 0)
 	[ "$(server_pid)" = "$pid" ]
 	[ ! -e ran.random ]
 	[ "$(runs_started)" = "$started" ]
-	normal_run "$pid"
-	wait_for nfds_are "$pid" "$base"
-	no_sanitizer_report srv.log
+	recovered
 }

@@ -81,15 +81,32 @@ foreground_server() {
 	wait_for test -S "$SFRUN_SOCKET"
 }
 
+# no_sanitizer_report LOG: LOG has no ASan/UBSan report.
+no_sanitizer_report() {
+	! grep -E 'Sanitizer|runtime error' "$1"
+}
+
 # reap_server PID LOG: sfrund PID exits 0, LOG has no sanitizer report, socket+pidfile gone.
 reap_server() {
 	reap "$1" 30
 	cat "$2"
 	echo "sfrund $1: exit $RC"
 	[ "$RC" = 0 ]
-	! grep -qE 'Sanitizer|runtime error' "$2"
+	# (a bare "! grep" here could not fail: set -e ignores a negated command)
+	no_sanitizer_report "$2" >/dev/null
 	[ ! -e "$SFRUN_SOCKET" ]
 	[ ! -e "$SFRUN_SOCKET.pid" ]
+}
+
+# idles_out LOG SECS MIN_MS: sfrund -f -i SECS exits cleanly by itself (reap_server), MIN_MS or more after its start.
+idles_out() {
+	local t0 t1
+	t0=$(now_ms)
+	foreground_server "$1" -i "$2"
+	reap_server "$LASTPID" "$1"
+	t1=$(now_ms)
+	echo "idle exit took $((t1 - t0))ms"
+	[ $((t1 - t0)) -ge "$3" ]
 }
 
 # wait_for CMD...: run CMD until it succeeds, for at most $WAIT_SECS (20s).
@@ -150,6 +167,14 @@ spawn() {
 	BGPIDS+=("$LASTPID")
 }
 
+# spawn_waiter NAME KEY N CMD...: spawn NAME CMD... (a caller of KEY), then wait until KEY's run has N waiters; pid in $LASTPID.
+spawn_waiter() {
+	local name=$1 key=$2 n=$3
+	shift 3
+	spawn "$name" "$@"
+	wait_for has_waiters "$key" "$n"
+}
+
 # reap PID [SECS]: wait at most SECS (30) for PID to end; its status in $RC.
 reap() {
 	local pid=$1 secs=${2:-30}
@@ -167,13 +192,30 @@ reap() {
 	wait "$pid" || RC=$?
 }
 
+# many N NAME CMD...: start N callers of CMD in the background, outputs in
+# NAME.I.out; their pids in PIDS.
+many() {
+	local n=$1 name=$2 i
+	shift 2
+	PIDS=()
+	for i in $(seq "$n"); do
+		spawn "$name.$i" "$@"
+		PIDS+=("$LASTPID")
+	done
+}
+
+# reaped PID WANT [SECS]: reap PID (waiting at most SECS, 30); it must exit WANT.
+reaped() {
+	reap "$1" "${3:-30}"
+	echo "pid $1: exit $RC (want $2)"
+	[ "$RC" = "$2" ]
+}
+
 # reap_all EXPECTED: reap every pid in PIDS, each must exit EXPECTED.
 reap_all() {
 	local p
 	for p in "${PIDS[@]}"; do
-		reap "$p"
-		echo "pid $p: exit $RC (want $1)"
-		[ "$RC" = "$1" ]
+		reaped "$p" "$1"
 	done
 }
 

@@ -5,18 +5,6 @@
 
 load helper
 
-# many N NAME CMD...: start N callers of CMD in the background, outputs in
-# NAME.I.out; their pids in PIDS.
-many() {
-	local n=$1 name=$2 i
-	shift 2
-	PIDS=()
-	for i in $(seq "$n"); do
-		spawn "$name.$i" "$@"
-		PIDS+=("$LASTPID")
-	done
-}
-
 @test "storm: 300 concurrent callers of one key, one execution, identical output" {
 	many 300 storm "$SFRUN" -k storm -c "echo ran >>count; $(gate go); seq 1 20000"
 	WAIT_SECS=120 wait_for all_waiters 300
