@@ -31,16 +31,17 @@ only_frame(const struct pbuf *b, uint32_t want, uint32_t *plen)
 	return p;
 }
 
-/* Encoding that must reproduce the payload it was decoded from. */
-static void
-same_payload(const struct pbuf *b, uint32_t type, const uint8_t *p,
-    uint32_t len)
+/* The re-encoded frame's payload; exact: it must be the very bytes p, len. */
+static const uint8_t *
+again(const struct pbuf *b, uint32_t type, const uint8_t *p, uint32_t len,
+    int exact, uint32_t *qlen)
 {
 	const uint8_t	*q;
-	uint32_t	 qlen;
 
-	q = only_frame(b, type, &qlen);
-	MUST(qlen == len && memcmp(q, p, len) == 0);
+	q = only_frame(b, type, qlen);
+	if (exact)
+		MUST(*qlen == len && memcmp(q, p, len) == 0);
+	return q;
 }
 
 static void
@@ -63,20 +64,9 @@ frame_run(const uint8_t *p, uint32_t len)
 	walk_strings(m.env, m.envlen, m.envc);
 
 	MUST(proto_encode_run(&b, &m) == 0);
-	same_payload(&b, MSG_RUN, p, len);
-	q = only_frame(&b, MSG_RUN, &qlen);
+	q = again(&b, MSG_RUN, p, len, 1, &qlen);
 	MUST(proto_decode_run(q, qlen, &m2, &errstr) == 0);
-	MUST(m2.flags == m.flags && m2.umask == m.umask);
-	MUST(m2.join_window_ms == m.join_window_ms);
-	MUST(m2.run_timeout_ms == m.run_timeout_ms);
-	MUST(m2.kill_after_ms == m.kill_after_ms);
-	MUST(m2.linger_ms == m.linger_ms);
-	MUST(memcmp(m2.limits, m.limits, sizeof(m.limits)) == 0);
-	MUST(m2.keylen == m.keylen && memcmp(m2.key, m.key, m.keylen) == 0);
-	MUST(m2.argc == m.argc && m2.argvlen == m.argvlen &&
-	    memcmp(m2.argv, m.argv, m.argvlen) == 0);
-	MUST(m2.envc == m.envc && m2.envlen == m.envlen &&
-	    memcmp(m2.env, m.env, m.envlen) == 0);
+	same_run(&m2, &m);
 	pbuf_free(&b);
 }
 
@@ -92,8 +82,7 @@ frame_joined(const uint8_t *p, uint32_t len)
 		return;
 	MUST(m.led <= 1);
 	MUST(proto_encode_joined(&b, &m) == 0);
-	same_payload(&b, MSG_JOINED, p, len);
-	q = only_frame(&b, MSG_JOINED, &qlen);
+	q = again(&b, MSG_JOINED, p, len, 1, &qlen);
 	MUST(proto_decode_joined(q, qlen, &m2) == 0);
 	MUST(m2.run_id == m.run_id && m2.age_ms == m.age_ms &&
 	    m2.led == m.led && m2.waiters == m.waiters);
@@ -112,16 +101,15 @@ frame_data(const uint8_t *p, uint32_t len)
 		return;
 	MUST(stream <= 1);
 	MUST(proto_encode_data(&b, stream, end) == 0);
-	same_payload(&b, MSG_DATA, p, len);
-	q = only_frame(&b, MSG_DATA, &qlen);
+	q = again(&b, MSG_DATA, p, len, 1, &qlen);
 	MUST(proto_decode_data(q, qlen, &stream2, &end2) == 0);
 	MUST(stream2 == stream && end2 == end);
 	pbuf_free(&b);
 }
 
 /*
- * Text longer than the struct holds is cut, and text after a NUL cannot
- * be, so the payload need not come back byte for byte: the struct must.
+ * Text longer than the struct holds is cut, so a long payload need not come
+ * back byte for byte: the struct must.
  */
 static void
 frame_done(const uint8_t *p, uint32_t len)
@@ -134,21 +122,20 @@ frame_done(const uint8_t *p, uint32_t len)
 
 	if (proto_decode_done(p, len, &m) == -1)
 		return;
-	MUST(m.how >= DONE_EXITED && m.how <= DONE_FAILED);
+	MUST(m.how >= DONE_EXITED && m.how <= DONE_LOST);
 	n = strnlen(m.text, sizeof(m.text));
 	MUST(n < sizeof(m.text));
-	MUST(n == 0 || m.how == DONE_FAILED || m.how == DONE_EXEC_FAILED);
+	MUST(n == 0 || m.how == DONE_FAILED || m.how == DONE_EXEC_FAILED ||
+	    m.how == DONE_LOST);
 	MUST(proto_encode_done(&b, &m) == 0);
-	if (len - 8 < sizeof(m.text))
-		same_payload(&b, MSG_DONE, p, len);
-	q = only_frame(&b, MSG_DONE, &qlen);
+	q = again(&b, MSG_DONE, p, len, len - 8 < sizeof(m.text), &qlen);
 	MUST(proto_decode_done(q, qlen, &m2) == 0);
 	MUST(m2.how == m.how && m2.value == m.value &&
 	    strcmp(m2.text, m.text) == 0);
 	pbuf_free(&b);
 }
 
-/* The command is a C string, so bytes after a NUL in it are not kept. */
+/* Key, command and holder hold no NUL, so the payload comes back exactly. */
 static void
 frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 {
@@ -168,12 +155,11 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	MUST(m->keylen <= PROTO_KEY_MAX);
 	MUST(m->key[PROTO_KEY_MAX] == '\0');
 	MUST(m->command[PROTO_COMMAND_MAX] == '\0');
+	MUST(m->holder[PROTO_HOLDER_MAX] == '\0' && m->backend <= ROLE_LOCAL);
 	MUST((m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER)) ==
 	    0);
 	MUST(proto_encode_status_run(&b, m) == 0);
-	if (memchr(m->command, '\0', len - (48 + m->keylen + 4)) == NULL)
-		same_payload(&b, MSG_STATUS_RUN, p, len);
-	q = only_frame(&b, MSG_STATUS_RUN, &qlen);
+	q = again(&b, MSG_STATUS_RUN, p, len, 1, &qlen);
 	MUST(proto_decode_status_run(q, qlen, m2) == 0);
 	MUST(m2->run_id == m->run_id && m2->age_ms == m->age_ms &&
 	    m2->bytes == m->bytes && m2->pid == m->pid &&
@@ -182,6 +168,8 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	MUST(m2->keylen == m->keylen &&
 	    memcmp(m2->key, m->key, m->keylen) == 0);
 	MUST(strcmp(m2->command, m->command) == 0);
+	MUST(m2->backend == m->backend && m2->gen == m->gen &&
+	    strcmp(m2->holder, m->holder) == 0);
 	if (st != NULL)
 		MUST(status_add(st, m) == 0);
 	pbuf_free(&b);
@@ -201,8 +189,7 @@ frame_counters(const uint8_t *p, uint32_t len, struct status *st)
 	if (proto_decode_counters(p, len, &m) == -1)
 		return;
 	MUST(proto_encode_counters(&b, &m) == 0);
-	same_payload(&b, MSG_STATUS_END, p, len);
-	q = only_frame(&b, MSG_STATUS_END, &qlen);
+	q = again(&b, MSG_STATUS_END, p, len, 1, &qlen);
 	MUST(proto_decode_counters(q, qlen, &m2) == 0);
 	MUST(m2.runs_started == m.runs_started &&
 	    m2.invocations_joined == m.invocations_joined &&
@@ -242,8 +229,7 @@ frame_u32(const uint8_t *p, uint32_t len)
 	if (proto_decode_u32(p, len, &v) == -1)
 		return;
 	MUST(proto_encode_u32(&b, MSG_OK, v) == 0);
-	same_payload(&b, MSG_OK, p, len);
-	q = only_frame(&b, MSG_OK, &qlen);
+	q = again(&b, MSG_OK, p, len, 1, &qlen);
 	MUST(proto_decode_u32(q, qlen, &v2) == 0 && v2 == v);
 	pbuf_free(&b);
 }
@@ -266,8 +252,7 @@ frame_text(uint32_t type, const uint8_t *p, uint32_t len)
 		return;
 	MUST(strlen(text) == len && memcmp(text, p, len) == 0);
 	MUST(proto_encode_text(&b, type, text, len) == 0);
-	same_payload(&b, type, p, len);
-	q = only_frame(&b, type, &qlen);
+	q = again(&b, type, p, len, 1, &qlen);
 	MUST(proto_decode_text(q, qlen, text2, outlen) == 0);
 	MUST(strcmp(text2, text) == 0);
 	pbuf_free(&b);

@@ -67,7 +67,7 @@ hex(int c)
 	return -1;
 }
 
-/* Length of a valid UTF-8 sequence at s (RFC 3629), 0 if there is none. */
+/* Oracle apart from status.c's utf8_len: RFC 3629 length at s, or 0. */
 static size_t
 utf8(const unsigned char *s, size_t left)
 {

@@ -1,7 +1,8 @@
 /*
  * Fuzz target for the request parser: the input is a MSG_RUN payload as
  * sfrund receives it. What proto_decode_run accepts must be a request sfrund
- * can act on safely, and must encode back to exactly the same bytes.
+ * can act on safely, and must encode back to exactly the same bytes. The
+ * input also becomes the backend block of a fixed request (see backend()).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,82 @@ inside(const uint8_t *data, size_t size, const char *p, uint32_t n)
 	MUST(q >= data && q <= data + size && n <= size - (size_t)(q - data));
 }
 
+/*
+ * Encode m into b, check it is one MSG_RUN frame (its payload in q, qlen),
+ * and decode that into d; returns what proto_decode_run returned.
+ */
+static int
+round_trip(const struct proto_run *m, struct pbuf *b, struct proto_run *d,
+    const uint8_t **q, uint32_t *qlen)
+{
+	const char	*errstr = NULL;
+	uint32_t	 type;
+	int		 n, rc;
+
+	MUST(proto_encode_run(b, m) == 0);
+	n = proto_next(b->data + b->off, pbuf_used(b), &type, q, qlen,
+	    &errstr);
+	MUST(n > 0 && (size_t)n == pbuf_used(b) && type == MSG_RUN);
+	rc = proto_decode_run(*q, *qlen, d, &errstr);
+	MUST(rc == 0 || (rc == -1 && errstr != NULL));
+	if (rc == 0 && d->url != NULL)
+		inside(*q, *qlen, d->url, (uint32_t)(d->password +
+		    strlen(d->password) + 1 - d->url));
+	return rc;
+}
+
+/*
+ * The backend block whatever the corpus holds: the input's first 17 bytes
+ * give the backend flags (top 3 bits of byte 0), lease and linger; the rest,
+ * from its first non-NUL byte and cut to fit, the url, prefix and password
+ * at its NULs. The decoder must take it exactly when it is valid, and give
+ * every field back.
+ */
+static void
+backend(const uint8_t *data, size_t size)
+{
+	static char		 strs[PROTO_BACKEND_MAX];
+	static const char	 argv[] = "true";
+	struct proto_run	 m, d;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+	uint8_t			 head[17] = { 0 };
+	size_t			 n;
+	int			 ok;
+
+	memset(&m, 0, sizeof(m));
+	m.key = "fuzz";
+	m.keylen = 4;
+	m.argc = 1;
+	m.argv = argv;
+	m.argvlen = sizeof(argv);
+	m.env = "";
+
+	n = size < sizeof(head) ? size : sizeof(head);
+	memcpy(head, data, n);
+	m.backend_flags = head[0] >> 5;
+	memcpy(&m.lease_ms, head + 1, 8);
+	memcpy(&m.backend_linger_ms, head + 9, 8);
+	for (; n < size && data[n] == 0; n++)
+		;
+	data += n;
+	size -= n;
+	n = size < sizeof(strs) - 3 ? size : sizeof(strs) - 3;
+	memcpy(strs, data, n);
+	memset(strs + n, 0, 3);		/* the block ends in three NULs */
+	m.url = strs;
+	m.prefix = m.url + strlen(m.url) + 1;
+	m.password = m.prefix + strlen(m.prefix) + 1;
+
+	ok = *m.url != '\0' && (m.backend_flags & ~BACKEND_FLAGS_ALL) == 0 &&
+	    m.lease_ms >= 3000;
+	MUST((round_trip(&m, &b, &d, &q, &qlen) == 0) == ok);
+	if (ok)
+		same_run(&d, &m);
+	pbuf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,9 +105,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pbuf		 b = { 0 };
 	const uint8_t		*q;
 	const char		*errstr = NULL;
-	uint32_t		 type, qlen;
-	int			 n;
+	uint32_t		 qlen, blen;
 
+	backend(data, size);
 	if (size > PROTO_RUN_MAX)
 		return 0;
 	if (proto_decode_run(data, (uint32_t)size, &m, &errstr) == -1) {
@@ -49,26 +126,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	MUST(m.envc <= PROTO_ENVC_MAX);
 	inside(data, size, m.env, m.envlen);
 	walk_strings(m.env, m.envlen, m.envc);
+	if (m.url == NULL)
+		MUST(m.prefix == NULL && m.password == NULL);
+	else {
+		/* Three strings that end the payload, url not empty. */
+		MUST((m.backend_flags & ~BACKEND_FLAGS_ALL) == 0);
+		MUST(m.lease_ms >= 3000 && *m.url != '\0');
+		blen = (uint32_t)(size - (size_t)((const uint8_t *)m.url -
+		    data));
+		MUST(blen <= PROTO_BACKEND_MAX);
+		inside(data, size, m.url, blen);
+		walk_strings(m.url, blen, 3);
+		MUST(m.prefix == m.url + strlen(m.url) + 1 &&
+		    m.password == m.prefix + strlen(m.prefix) + 1);
+	}
 
 	/* The encoding is canonical: the same payload, byte for byte. */
-	MUST(proto_encode_run(&b, &m) == 0);
-	n = proto_next(b.data + b.off, pbuf_used(&b), &type, &q, &qlen,
-	    &errstr);
-	MUST(n > 0 && (size_t)n == pbuf_used(&b) && type == MSG_RUN);
+	MUST(round_trip(&m, &b, &m2, &q, &qlen) == 0);
 	MUST(qlen == size && memcmp(q, data, size) == 0);
-
-	MUST(proto_decode_run(q, qlen, &m2, &errstr) == 0);
-	MUST(m2.flags == m.flags && m2.umask == m.umask);
-	MUST(m2.join_window_ms == m.join_window_ms &&
-	    m2.run_timeout_ms == m.run_timeout_ms &&
-	    m2.kill_after_ms == m.kill_after_ms &&
-	    m2.linger_ms == m.linger_ms);
-	MUST(memcmp(m2.limits, m.limits, sizeof(m.limits)) == 0);
-	MUST(m2.keylen == m.keylen && memcmp(m2.key, m.key, m.keylen) == 0);
-	MUST(m2.argc == m.argc && m2.argvlen == m.argvlen &&
-	    memcmp(m2.argv, m.argv, m.argvlen) == 0);
-	MUST(m2.envc == m.envc && m2.envlen == m.envlen &&
-	    memcmp(m2.env, m.env, m.envlen) == 0);
+	same_run(&m2, &m);
 	pbuf_free(&b);
 	return 0;
 }

@@ -18,6 +18,18 @@ derive(const char *cwd, int argc, const char *const *argv, char *out)
 	key_derive(cwd, argc, (char *const *)argv, out, KEY_DERIVED_LEN + 1);
 }
 
+/* Return 1 if cwd and argv derive the same key as cwd2 and argv2. */
+static int
+same_key(const char *cwd, int argc, const char *const *argv,
+    const char *cwd2, int argc2, const char *const *argv2)
+{
+	char	k1[KEY_DERIVED_LEN + 1], k2[KEY_DERIVED_LEN + 1];
+
+	derive(cwd, argc, argv, k1);
+	derive(cwd2, argc2, argv2, k2);
+	return strcmp(k1, k2) == 0;
+}
+
 /* Return 1 if s looks like a derived key: "auto-" and 64 lowercase hex. */
 static int
 is_derived(const char *s)
@@ -108,6 +120,9 @@ test_derive(void)
 	const char	*a_empty[] = { "a", "", NULL };
 	const char	*a[] = { "a", NULL };
 	const char	*empty_a[] = { "", "a", NULL };
+	const char	*x_a[] = { "x", "a", NULL };
+	const char	*aa[] = { "aa", NULL };
+	const char	*empty[] = { "", NULL };
 	const char	*ls[] = { "ls", "-l", NULL };
 	const char	*ls2[] = { "ls", "-l", NULL };
 	const char	*sh[] = { "/bin/sh", "-c", "make build", NULL };
@@ -123,41 +138,34 @@ test_derive(void)
 	derive("/home/u", 2, ls, k2);
 	CHECK(is_derived(k2) && strcmp(k1, k2) != 0,
 	    "derive: different cwd, different key");
-	derive("/home/u/src/", 2, ls, k2);
-	CHECK(strcmp(k1, k2) != 0, "derive: trailing slash in cwd counts");
+	CHECK(!same_key("/home/u/src", 2, ls, "/home/u/src/", 2, ls),
+	    "derive: trailing slash in cwd counts");
 
-	derive("/", 2, a_bc, k1);
-	derive("/", 3, a_b_c, k2);
-	CHECK(strcmp(k1, k2) != 0, "derive: a \"b c\" differs from a b c");
+	CHECK(!same_key("/", 2, a_bc, "/", 3, a_b_c),
+	    "derive: a \"b c\" differs from a b c");
 
-	derive("/", 2, ab_c, k1);
-	derive("/", 2, a_bc2, k2);
-	CHECK(strcmp(k1, k2) != 0, "derive: ab c differs from a bc");
-	derive("/", 1, abc, k3);
-	CHECK(strcmp(k1, k3) != 0 && strcmp(k2, k3) != 0,
+	CHECK(!same_key("/", 2, ab_c, "/", 2, a_bc2),
+	    "derive: ab c differs from a bc");
+	CHECK(!same_key("/", 2, ab_c, "/", 1, abc) &&
+	    !same_key("/", 2, a_bc2, "/", 1, abc),
 	    "derive: abc differs from ab c and a bc");
 
-	derive("/", 2, a_empty, k1);
-	derive("/", 1, a, k2);
-	CHECK(strcmp(k1, k2) != 0, "derive: a \"\" differs from a");
-	derive("/", 2, empty_a, k3);
-	CHECK(strcmp(k1, k3) != 0 && strcmp(k2, k3) != 0,
+	CHECK(!same_key("/", 2, a_empty, "/", 1, a),
+	    "derive: a \"\" differs from a");
+	CHECK(!same_key("/", 2, a_empty, "/", 2, empty_a) &&
+	    !same_key("/", 1, a, "/", 2, empty_a),
 	    "derive: \"\" a differs from a \"\" and a");
 
 	/* The cwd and argv must not run into each other. */
-	derive("/x", 1, a, k1);
-	derive("/", 2, (const char *const[]){ "x", "a", NULL }, k2);
-	CHECK(strcmp(k1, k2) != 0, "derive: cwd /x a differs from / x a");
-	derive("/xa", 1, a, k1);
-	derive("/x", 1, (const char *const[]){ "aa", NULL }, k2);
-	derive("/xaa", 1, (const char *const[]){ "", NULL }, k3);
-	CHECK(strcmp(k1, k2) != 0 && strcmp(k2, k3) != 0,
+	CHECK(!same_key("/x", 1, a, "/", 2, x_a),
+	    "derive: cwd /x a differs from / x a");
+	CHECK(!same_key("/xa", 1, a, "/x", 1, aa) &&
+	    !same_key("/x", 1, aa, "/xaa", 1, empty),
 	    "derive: cwd and argv boundaries kept");
 
 	/* Only the first argc strings count. */
-	derive("/", 1, a_b_c, k1);
-	derive("/", 1, a, k2);
-	CHECK(strcmp(k1, k2) == 0, "derive: argv past argc ignored");
+	CHECK(same_key("/", 1, a_b_c, "/", 1, a),
+	    "derive: argv past argc ignored");
 
 	derive("/srv", 3, sh, k1);
 	CHECK(is_derived(k1), "derive: shell command gives a key");

@@ -58,6 +58,17 @@ only_frame(const struct pbuf *b, uint32_t want, uint8_t *out, size_t outlen)
 	return len;
 }
 
+/* only_frame, then b emptied for the next message. */
+static long
+take_frame(struct pbuf *b, uint32_t want, uint8_t *out, size_t outlen)
+{
+	long	n;
+
+	n = only_frame(b, want, out, outlen);
+	pbuf_free(b);
+	return n;
+}
+
 /* A valid run request; the strings are static. */
 static void
 sample_run(struct proto_run *m)
@@ -1385,23 +1396,19 @@ test_fuzz(void)
 	sample_backend(&run);
 	seedlen[0] = run_payload(&run, seed[0], sizeof(seed[0]));
 	proto_encode_hello(&b);
-	seedlen[1] = only_frame(&b, MSG_HELLO, seed[1], sizeof(seed[1]));
-	pbuf_free(&b);
+	seedlen[1] = take_frame(&b, MSG_HELLO, seed[1], sizeof(seed[1]));
 	joined.run_id = 1;
 	joined.age_ms = 2;
 	joined.led = 1;
 	joined.waiters = 3;
 	proto_encode_joined(&b, &joined);
-	seedlen[2] = only_frame(&b, MSG_JOINED, seed[2], sizeof(seed[2]));
-	pbuf_free(&b);
+	seedlen[2] = take_frame(&b, MSG_JOINED, seed[2], sizeof(seed[2]));
 	proto_encode_data(&b, 1, 77);
-	seedlen[3] = only_frame(&b, MSG_DATA, seed[3], sizeof(seed[3]));
-	pbuf_free(&b);
+	seedlen[3] = take_frame(&b, MSG_DATA, seed[3], sizeof(seed[3]));
 	done.how = DONE_FAILED;
 	strlcpy(done.text, "cannot fork", sizeof(done.text));
 	proto_encode_done(&b, &done);
-	seedlen[4] = only_frame(&b, MSG_DONE, seed[4], sizeof(seed[4]));
-	pbuf_free(&b);
+	seedlen[4] = take_frame(&b, MSG_DONE, seed[4], sizeof(seed[4]));
 	sr.keylen = 3;
 	memcpy(sr.key, "abc", 3);
 	strlcpy(sr.command, "make all", sizeof(sr.command));
@@ -1409,19 +1416,16 @@ test_fuzz(void)
 	sr.gen = 3;
 	strlcpy(sr.holder, "h:1:n", sizeof(sr.holder));
 	proto_encode_status_run(&b, &sr);
-	seedlen[5] = only_frame(&b, MSG_STATUS_RUN, seed[5], sizeof(seed[5]));
-	pbuf_free(&b);
+	seedlen[5] = take_frame(&b, MSG_STATUS_RUN, seed[5], sizeof(seed[5]));
 	counters.runs_started = 1;
 	counters.invocations_joined = 2;
 	counters.invocations_total = 3;
 	counters.server_pid = 4;
 	counters.protocol = 5;
 	proto_encode_counters(&b, &counters);
-	seedlen[6] = only_frame(&b, MSG_STATUS_END, seed[6], sizeof(seed[6]));
-	pbuf_free(&b);
+	seedlen[6] = take_frame(&b, MSG_STATUS_END, seed[6], sizeof(seed[6]));
 	proto_encode_text(&b, MSG_ERROR, "no", 2);
-	seedlen[7] = only_frame(&b, MSG_ERROR, seed[7], sizeof(seed[7]));
-	pbuf_free(&b);
+	seedlen[7] = take_frame(&b, MSG_ERROR, seed[7], sizeof(seed[7]));
 	n = 1;
 	for (i = 0; i < 8; i++)
 		n &= seedlen[i] >= 0;
