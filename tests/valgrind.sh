@@ -41,7 +41,14 @@ check() {
 	fi
 }
 
-sfrun() { "${vg[@]}" "$build/sfrun" "$@"; }
+# The client as make check builds it for memcheck: linked dynamically, so
+# that valgrind can replace its malloc and free (build/sfrun is static).
+client=$build/memcheck/sfrun
+if [[ ! -x $client ]]; then
+	echo "not ok 1 - valgrind: no $client (make check builds it)"
+	exit 1
+fi
+sfrun() { "${vg[@]}" "$client" "$@"; }
 
 # bg CMD...: run CMD in the background, remembering its pid in pids.
 pids=()
