@@ -38,12 +38,13 @@ STATIC ?= 1
 ifeq ($(SANITIZE),1)
 STATIC	= 0
 endif
+BSD_LINK = $(BSD_LIBS) -lmd
 ifeq ($(STATIC),1)
-LIBS	= -Wl,-Bstatic $(BSD_LIBS) -lmd -Wl,-Bdynamic
-CLIENT_LINK = -static-pie -Wl,--fatal-warnings $(BSD_LIBS) -lmd
+LIBS	= -Wl,-Bstatic $(BSD_LINK) -Wl,-Bdynamic
+CLIENT_LINK = -static-pie -Wl,--fatal-warnings $(BSD_LINK)
 else
-LIBS	= $(BSD_LIBS) -lmd
-CLIENT_LINK = $(LIBS)
+LIBS	= $(BSD_LINK)
+CLIENT_LINK = $(BSD_LINK)
 endif
 
 LIB_SRCS = $(wildcard lib/*.c)
