@@ -98,16 +98,16 @@ gate="while [ ! -e $dir/go ]; do sleep 0.05; done"
 for i in 1 2 3; do
 	bg sfrun -k j -c "echo early; $gate; echo late" >"$dir/j$i" 2>&1
 done
-wait_waiters j 3
+check "three joiners share one run" wait_waiters j 3
 touch "$dir/go"
 clients
 check "three joiners, one output" test "$(cat "$dir"/j1 "$dir"/j2 "$dir"/j3 | sort | uniq -c | awk '{print $1}' | sort -u)" = 3
 rm -f "$dir/go"
 
 bg sfrun -k late -c "echo first; $gate; echo second" >"$dir/l1"
-wait_waiters late 1
+check "the first caller is waiting" wait_waiters late 1
 bg sfrun -k late -- true >"$dir/l2"
-wait_waiters late 2
+check "the late caller joined it" wait_waiters late 2
 touch "$dir/go"
 clients
 check "late joiner gets everything" cmp -s "$dir/l1" "$dir/l2"
@@ -121,7 +121,7 @@ sfrun -k nx -- /etc/passwd 2>/dev/null; rc=$?
 check "not executable: 126" test "$rc" = 126
 
 bg sfrun -k to -c "$gate"
-wait_waiters to 1
+check "a run holds the key" wait_waiters to 1
 sfrun -q -t 0.3 -k to -- true; rc=$?
 check "--timeout: 124" test "$rc" = 124
 sfrun -n -k to -- true >"$dir/busy"; rc=$?
