@@ -5,23 +5,18 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-# one_line_125 ARGS...: sfrun ARGS must exit 125 with exactly one line on
-# stderr, nothing on stdout, and must not have run anything (the commands in
-# these tests would create ./marker).
-one_line_125() {
-	run --separate-stderr timeout 30 "$SFRUN" "$@"
-	local args="$*"
-	echo "sfrun ${args:0:100}: status=$status stdout=[$output] stderr=[$stderr]"
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	[ "${#stderr_lines[@]}" -eq 1 ]
+# sfrun_125 ARGS...: sfrun ARGS must exit 125 with exactly one line on
+# stderr, nothing on stdout (one_line_125), and must not have run anything
+# (the commands in these tests would create ./marker).
+sfrun_125() {
+	one_line_125 "$SFRUN" "$@"
 	[ ! -e marker ]
 }
 
-# usage_error ARGS...: like one_line_125, the line is "sfrun: ...", and no
+# usage_error ARGS...: like sfrun_125, the line is "sfrun: ...", and no
 # server was started.
 usage_error() {
-	one_line_125 "$@"
+	sfrun_125 "$@"
 	[[ "${stderr_lines[0]}" == sfrun:* ]]
 	[ ! -e "$SFRUN_SOCKET" ]
 }
@@ -133,12 +128,12 @@ repeat_a() {
 @test "a socket directory open to group and other is refused" {
 	mkdir -m 755 open
 	export SFRUN_SOCKET="$WORK/open/s.sock"
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 	[ ! -e open/s.sock ]
 	chmod 710 open
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 	chmod 701 open
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 }
 
 @test "sfrund refuses a socket directory open to group and other" {
@@ -154,7 +149,7 @@ repeat_a() {
 	mkdir -m 700 real
 	ln -s real link
 	export SFRUN_SOCKET="$WORK/link/s.sock"
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 	[ ! -e real/s.sock ]
 }
 
@@ -163,7 +158,7 @@ repeat_a() {
 	mkdir -m 700 theirs
 	chown nobody theirs
 	export SFRUN_SOCKET="$WORK/theirs/s.sock"
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 	[ ! -e theirs/s.sock ]
 }
 
@@ -220,13 +215,13 @@ repeat_a() {
 	mkdir -m 777 xdg/sfrun
 	unset SFRUN_SOCKET
 	export XDG_RUNTIME_DIR="$WORK/xdg"
-	one_line_125 -k x -- touch marker
+	sfrun_125 -k x -- touch marker
 	[ ! -e xdg/sfrun/default.sock ]
 	export SFRUN_SOCKET="$WORK/xdg/sfrun/default.sock"
 }
 
 @test "SFRUN_NO_AUTOSTART=1 with no server exits 125" {
-	SFRUN_NO_AUTOSTART=1 one_line_125 -k x -- touch marker
+	SFRUN_NO_AUTOSTART=1 sfrun_125 -k x -- touch marker
 	[[ "$stderr" == *"no server"* ]]
 	[ ! -e "$SFRUN_SOCKET" ]
 	[ -z "$(server_pid)" ]
@@ -235,7 +230,7 @@ repeat_a() {
 @test "SFRUN_NO_AUTOSTART=1 with a stale socket exits 125 at once" {
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SFRUN_SOCKET"
 	[ -S "$SFRUN_SOCKET" ]
-	SFRUN_NO_AUTOSTART=1 one_line_125 -k x -- touch marker
+	SFRUN_NO_AUTOSTART=1 sfrun_125 -k x -- touch marker
 }
 
 @test "SFRUN_NO_AUTOSTART=1 uses a running server" {
@@ -276,8 +271,8 @@ except OSError:
 ' "$SFRUN_SOCKET" 3>&- &
 	BGPIDS+=("$!")
 	wait_for test -S "$SFRUN_SOCKET"
-	SFRUN_NO_AUTOSTART=1 one_line_125 -k x -- touch marker
-	ours=$("$SFRUN" --version | sed -n 's/.*(protocol \([0-9]*\)).*/\1/p')
+	SFRUN_NO_AUTOSTART=1 sfrun_125 -k x -- touch marker
+	ours=$(proto_version)
 	[ -n "$ours" ]
 	[[ "$stderr" == *"speaks version $ours,"* ]]
 	[[ "$stderr" == *"speaks 99"* ]]

@@ -80,12 +80,6 @@ runs_started() {
 	sjson 'd["counters"]["runs_started"]'
 }
 
-# pidfile_is PID: the pidfile beside the socket names PID, and only that.
-pidfile_is() {
-	[ "$(tr -d '\n' <"$SFRUN_SOCKET.pid" 2>/dev/null | od -An -c | tr -d ' ')" = \
-	    "$(printf %s "$1" | od -An -c | tr -d ' ')" ]
-}
-
 # normal_run PID: a plain run works (exit 0, its output) on the server PID,
 # which is still the one in the pidfile.
 normal_run() {
@@ -96,17 +90,6 @@ normal_run() {
 	[ "$output" = ok ]
 	kill -0 "$1"
 	[ "$(server_pid)" = "$1" ]
-}
-
-# one_line_125 PROGRAM ARGS...: PROGRAM (sfrun or sfrund) exits 125 with one
-# line on stderr and nothing on stdout.
-one_line_125() {
-	run --separate-stderr timeout 30 "$@"
-	local args="$*"
-	echo "${args:0:160}: status=$status stdout=[$output] stderr=[$stderr]"
-	[ "$status" -eq 125 ]
-	[ -z "$output" ]
-	[ "${#stderr_lines[@]}" -eq 1 ]
 }
 
 # reap_clients N: reap clients c1..cN (their pids in PIDS); each must have
@@ -137,7 +120,7 @@ reap_clients() {
 }
 
 # The protocol version this build speaks, for the hand-made frames below.
-SFRUN_PROTO=$("$SFRUN" --version | sed -n 's/.*(protocol \([0-9]*\)).*/\1/p')
+SFRUN_PROTO=$(proto_version)
 export SFRUN_PROTO
 
 # Python helpers for speaking the protocol by hand (no single quote in the
@@ -474,9 +457,8 @@ hardening-probe') >env.out 2>env.err || rc=$?
 	local join=$LASTPID
 	touch go
 	local p
-	local -A pids=([lead]=$lead [join]=$join)
 	for p in lead join; do
-		reap "${pids[$p]}"
+		reap "${!p}"	# $lead, $join
 		echo "$p: exit $RC, $(wc -c <$p.out) bytes, stderr: $(cat $p.err)"
 		[ "$RC" = 125 ]
 		[ "$(count_lines $p.err)" = 1 ]
@@ -642,9 +624,7 @@ for name, s, t0 in socks:
 	[ $((t1 - t0)) -lt 5000 ]
 	# They were still connected meanwhile.
 	[ -z "$(ls eof.* 2>/dev/null)" ]
-	reap "$stall" 40
-	cat stall.out stall.err
-	[ "$RC" = 0 ]
+	reaped "$stall" 0 40 || { cat stall.out stall.err; false; }
 	cat srv.log
 	[ "$(grep -c 'dropped: no whole request in time' srv.log)" = 3 ]
 	normal_run "$pid"

@@ -86,6 +86,29 @@ no_sanitizer_report() {
 	! grep -E 'Sanitizer|runtime error' "$1"
 }
 
+# one_line_125 PROGRAM ARGS...: PROGRAM (sfrun or sfrund) exits 125 with one
+# line on stderr and nothing on stdout.
+# shellcheck disable=SC2154 # status, stderr, stderr_lines: set by bats' run
+one_line_125() {
+	run --separate-stderr timeout 30 "$@"
+	local args="$*"
+	echo "${args:0:160}: status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
+# pidfile_is PID: the pidfile beside the socket names PID, and only that.
+pidfile_is() {
+	[ "$(tr -d '\n' <"$SFRUN_SOCKET.pid" 2>/dev/null | od -An -c | tr -d ' ')" = \
+	    "$(printf %s "$1" | od -An -c | tr -d ' ')" ]
+}
+
+# proto_version: the protocol version this build speaks (from sfrun --version).
+proto_version() {
+	"$SFRUN" --version | sed -n 's/.*(protocol \([0-9]*\)).*/\1/p'
+}
+
 # reap_server PID LOG: sfrund PID exits 0, LOG has no sanitizer report, socket+pidfile gone.
 reap_server() {
 	reap "$1" 30

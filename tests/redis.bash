@@ -51,7 +51,7 @@ teardown() {
 	helper_teardown
 	redis_stop
 	# A sanitizer report in a host's log fails the test.
-	if [ -d "$WORK" ] && grep -lE 'Sanitizer|runtime error' "$WORK"/h*.log 2>/dev/null; then
+	if ! no_sanitizer_report <(cat "$WORK"/h*.log 2>/dev/null) >/dev/null; then
 		cat "$WORK"/h*.log
 		return 1
 	fi
@@ -385,6 +385,16 @@ host_signal() {
 	return 0
 }
 
+# host_stopped N: host N's server and every process under it are stopped.
+host_stopped() {
+	local pid p
+	pid=$(hpid "$1")
+	[ -n "$pid" ] || return 1
+	for p in $(tree "$pid"); do
+		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = T ] || return 1
+	done
+}
+
 # bridges N: how many sfrun-bridge processes run under host N's server.
 bridges() {
 	local pid p n=0
@@ -516,22 +526,27 @@ show_host() {
 	echo "h$1: stdout: [$(head -c 300 "h$1.out" | tr -d '\0')] stderr: [$(head -c 300 "h$1.err" | tr -d '\0')]"
 }
 
+# reaped_host PID N RC [SECS]: reaped PID RC [SECS], PID being host N's
+# sfrun; what it printed is shown either way.
+reaped_host() {
+	local ok=0
+	echo "h$2:"
+	reaped "$1" "$3" "${4:-30}" || ok=1
+	show_host "$2"
+	[ "$ok" = 0 ]
+}
+
 # reap_leader RC: reap $LEADER (30s), which must exit RC.
 reap_leader() {
-	reap "$LEADER" 30
-	echo "leader h$LEADER_HOST: exit $RC (want $1)"
-	show_host "$LEADER_HOST"
-	[ "$RC" = "$1" ]
+	echo "the leader:"
+	reaped_host "$LEADER" "$LEADER_HOST" "$1"
 }
 
 # reap_hosts RC [SECS]: as reap_all, for hspawn_hosts' PIDS: SECS (30) each, each host shown.
 reap_hosts() {
 	local i
 	for i in "${!PIDS[@]}"; do
-		reap "${PIDS[$i]}" "${2:-30}"
-		echo "h${HOSTS[$i]}: exit $RC (want $1)"
-		show_host "${HOSTS[$i]}"
-		[ "$RC" = "$1" ]
+		reaped_host "${PIDS[$i]}" "${HOSTS[$i]}" "$1" "${2:-30}"
 	done
 }
 
