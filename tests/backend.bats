@@ -89,10 +89,8 @@ leak_loop() {
 	role_is 2 late follower
 	[ ! -e go ]
 	touch go
-	reap "$p1"
-	[ "$RC" = 0 ]
-	reap "$p2"
-	[ "$RC" = 0 ]
+	reaped "$p1" 0
+	reaped "$p2" 0
 	{ cat part; echo tail; } >want
 	cmp want h1.out
 	cmp want h2.out
@@ -123,7 +121,6 @@ leak_loop() {
 }
 
 @test "leader killed, --on-leader-loss rerun: one follower reruns, the others follow it" {
-	local t
 	start_hosts 1 2 3 4
 	lead_follow "2 3 4" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
 	host_signal KILL 1
@@ -133,8 +130,7 @@ leak_loop() {
 	finish_rerun
 	[ "$(count_lines count)" = 2 ]
 	[ "$(fence_of K)" = 2 ]
-	t=$(lease_of K)
-	[ -z "$t" ]
+	no_lease K
 	reap_leader 125
 }
 
@@ -148,9 +144,10 @@ leak_loop() {
 	lease1=$(lease_of K)
 	[[ "$lease1" == "1 h1:"* ]]
 	host_signal STOP 1
-	# 2.5s: longer than a follower's XREAD BLOCK (2s), so each checks the
-	# lease during the pause; shorter than what is left of a 6s lease
-	# renewed every 2s (at least 4s).
+	wait_for host_stopped 1
+	# The pause itself, 2.5s: longer than a follower's XREAD BLOCK (2s),
+	# so each checks the lease during it; shorter than what is left of a
+	# 6s lease renewed every 2s (at least 4s).
 	sleep 2.5
 	host_signal CONT 1
 	# Still the one leader, its lease untouched.
@@ -211,8 +208,7 @@ leak_loop() {
 	[ "$RC" = 0 ]
 	# The pause held the output back from the followers.
 	[ $((t1 - t0)) -ge 1450 ]
-	reap "${PIDS[1]}" 30
-	[ "$RC" = 0 ]
+	reaped "${PIDS[1]}" 0 30
 	reap_leader 0
 	{ echo start; cat blob; echo end; } >want
 	for n in 1 2 3; do
@@ -324,8 +320,7 @@ leak_loop() {
 	p=$LASTPID
 	wait_for role_is 1 L local
 	touch go
-	reap "$p"
-	[ "$RC" = 0 ]
+	reaped "$p" 0
 	[ "$(cat l.out)" = later ]
 }
 
@@ -381,7 +376,7 @@ leak_loop() {
 	finish_h1
 	outs_are "$(printf 'start h1\nend h1')" 2
 	[ "$(cat count)" = "h1 1" ]
-	[ -z "$(lease_of K)" ]
+	no_lease K
 	# The other user may not touch sfrun:*.
 	BACKEND="redis://other@127.0.0.1:$REDIS_PORT"
 	SFRUN_REDIS_PASSWORD=other-pw hrun 1 -k K2 -c 'echo run >>count2; echo WRONG'
@@ -485,12 +480,8 @@ leak_loop() {
 	leak_loop 2 b >loop2.log 2>&1 &
 	p2=$!
 	BGPIDS+=("$p2")
-	reap "$p1" 150
-	cat loop1.log
-	[ "$RC" = 0 ]
-	reap "$p2" 150
-	cat loop2.log
-	[ "$RC" = 0 ]
+	reaped "$p1" 0 150 || { cat loop1.log; false; }
+	reaped "$p2" 0 150 || { cat loop2.log; false; }
 	echo "1000 runs in $((SECONDS - t0))s"
 	# --backend-linger 1s: the streams expire soon after.
 	WAIT_SECS=30 wait_for only_fences 100
@@ -514,11 +505,14 @@ leak_loop() {
 	[ "$status" -eq 0 ]
 	[ "$output" = fence=1 ]
 	hrun 2 -k F -c "$cmd"
+	[ "$status" -eq 0 ]
 	[ "$output" = fence=2 ]
 	hrun 1 -k F -c "$cmd"
+	[ "$status" -eq 0 ]
 	[ "$output" = fence=3 ]
 	[ "$(fence_of F)" = 3 ]
 	hrun 2 -k G -c "$cmd"
+	[ "$status" -eq 0 ]
 	[ "$output" = fence=1 ]
 	[ "$(fence_of G)" = 1 ]
 }
@@ -574,7 +568,7 @@ leak_loop() {
 	echo "PTTL $ttl"
 	[ "$ttl" -gt 0 ]
 	[ "$ttl" -le 60000 ]
-	[ -z "$(lease_of S)" ]
+	no_lease S
 	[ "$(fence_of S)" = 1 ]
 }
 
@@ -635,8 +629,7 @@ leak_loop() {
 	[[ "$row" =~ follower\ g1\ (of\ )?h1 ]]
 	touch go
 	finish_h1
-	reap "$p3"
-	[ "$RC" = 0 ]
+	reaped "$p3" 0
 }
 
 @test "bad --backend, --on-leader-loss, --fallback, --lease: 125, one line, nothing runs" {
