@@ -271,7 +271,7 @@ main(int argc, char *argv[])
 			break;
 		case OPT_LEASE:
 			o.lease_ms = dur("--lease", optarg);
-			if (o.lease_ms < 3000)
+			if (o.lease_ms < PROTO_LEASE_MIN_MS)
 				bad("--lease", optarg, "must be at least 3s");
 			break;
 		case OPT_BACKEND_LINGER:

@@ -35,6 +35,7 @@
 
 #include "bridge.h"
 #include "compat.h"
+#include "loop.h"
 #include "proto.h"
 #include "redis.h"
 #include "redisurl.h"
@@ -44,6 +45,8 @@
 #define CHUNK_MAX	65536	/* bytes in one o or e entry */
 #define READ_COUNT	16	/* entries per XREAD: a reply of at most 1 MiB */
 #define LEASE_MARGIN_MS	1000	/* counted off the lease by its holder */
+#define STR(n)		STR_(n)		/* a number macro as a string */
+#define STR_(n)		#n
 
 /*
  * Take the lease, or learn who holds it. Atomically: if the lease exists,
@@ -85,7 +88,7 @@ enum outcome { OUT_EXIT = 1, OUT_SIGNAL, OUT_TIMEOUT };
 
 struct bridge {
 	struct proto_run	 req;
-	uint8_t			*cfg;		/* req points into it */
+	struct pbuf		 cfg;		/* req points into it */
 	char		       **argv;		/* the command */
 	char			 key[PROTO_KEY_MAX + 1];
 	char			 command[PROTO_COMMAND_MAX + 1];
@@ -103,6 +106,7 @@ struct bridge {
 
 	/* The generation led or followed. */
 	uint64_t		 gen;
+	uint64_t		 asked_at;	/* when the lease was asked for */
 	char			 value[PROTO_HOLDER_MAX + 32];	/* of the lease */
 	char			 holder[PROTO_HOLDER_MAX + 1];
 	char			 stream[700];
@@ -199,34 +203,33 @@ reply_is(const redisReply *r, int type)
 	return r != NULL && r->type == type;
 }
 
-/* Read the request the server wrote on the side channel. */
+/* Read the request the server wrote on the side channel: one MSG_RUN. */
 static int
 bridge_config(struct bridge *b, char *cause, size_t clen)
 {
-	const uint8_t	*payload;
+	const uint8_t	*payload = NULL;
 	const char	*errstr = "no request";
-	size_t		 len = 0, cap = 0;
-	uint32_t	 type, plen;
-	uint8_t		*p;
+	uint32_t	 type = 0, plen = 0;
 	ssize_t		 n;
+	int		 got;
 
-	for (;;) {
-		if (len == cap) {
-			if (cap > PROTO_RUN_MAX ||
-			    (p = realloc(b->cfg, cap + 65536)) == NULL)
-				break;
-			b->cfg = p;
-			cap += 65536;
-		}
-		if ((n = read(b->side, b->cfg + len, cap - len)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n <= 0)
+	while ((got = proto_next(b->cfg.data, b->cfg.len, &type, &payload,
+	    &plen, &errstr)) == 0) {
+		if (pbuf_reserve(&b->cfg, 65536) == -1) {
+			errstr = strerror(errno);
 			break;
-		len += (size_t)n;
+		}
+		n = read(b->side, b->cfg.data + b->cfg.len,
+		    b->cfg.cap - b->cfg.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errstr = n == 0 ? "no request" : strerror(errno);
+			break;
+		}
+		b->cfg.len += (size_t)n;
 	}
-	if (b->cfg == NULL || proto_next(b->cfg, len, &type, &payload, &plen,
-	    &errstr) <= 0 || type != MSG_RUN ||
+	if (got <= 0 || type != MSG_RUN ||
 	    proto_decode_run(payload, plen, &b->req, &errstr) == -1 ||
 	    b->req.url == NULL) {
 		snprintf(cause, clen, "bridge: bad request: %s", errstr);
@@ -342,7 +345,8 @@ bridge_acquire(struct bridge *b)
 	argv[12] = b->argv_hash;
 	argv[13] = b->command;
 	argv[14] = sttl;
-	r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 15, argv);
+	b->asked_at = loop_now();
+	r = redis_strv(b->redis, b->asked_at + b->req.lease_ms, 15, argv);
 	if (r == NULL)
 		bridge_end(b, 125, "%s", redis_error(b->redis));
 	if (r->type == REDIS_REPLY_ERROR)
@@ -355,7 +359,12 @@ bridge_acquire(struct bridge *b)
 	    -1)
 		bridge_end(b, 125, "the lease %s holds something that is not "
 		    "sfrun's", b->lease);
-	mine = r->element[0]->integer == 1;
+	/*
+	 * A command sent again after a lost reply may find the lease its
+	 * first sending took: the owner (with its nonce) says it is ours.
+	 */
+	mine = r->element[0]->integer == 1 ||
+	    strcmp(b->holder, b->owner) == 0;
 	freeReplyObject(r);
 	bridge_report(b, "role %s %llu %s", mine ? "leader" : "follower",
 	    (unsigned long long)b->gen, b->holder);
@@ -403,8 +412,8 @@ lead_append(struct lead *l, const char *field, const void *data, size_t len)
 	snprintf(id, sizeof(id), "0-%llu", (unsigned long long)l->seq);
 	lens[3] = strlen(id);
 	/* While the lease is counted ours, keep trying. */
-	r = redis_argv(l->b->redis, l->valid_until > redis_now() ?
-	    l->valid_until : redis_now() + 1000, 6, argv, lens);
+	r = redis_argv(l->b->redis, l->valid_until > loop_now() ?
+	    l->valid_until : loop_now() + 1000, 6, argv, lens);
 	if (r == NULL)
 		lead_stop_publishing(l, redis_error(l->b->redis));
 	else if (r->type == REDIS_REPLY_NIL)
@@ -420,8 +429,8 @@ lead_append(struct lead *l, const char *field, const void *data, size_t len)
 
 /*
  * Run a lease script (renew or finish) on the lease, the stream and the
- * lease's value, with the numbers a and b (b 0: a alone); its integer, or
- * -1.
+ * lease's value, with the numbers a and b (a script may use only a); its
+ * integer, or -1.
  */
 static long long
 lead_script(struct lead *l, const char *lua, uint64_t a, uint64_t b,
@@ -435,7 +444,7 @@ lead_script(struct lead *l, const char *lua, uint64_t a, uint64_t b,
 
 	snprintf(n1, sizeof(n1), "%llu", (unsigned long long)a);
 	snprintf(n2, sizeof(n2), "%llu", (unsigned long long)b);
-	r = redis_strv(l->b->redis, deadline, b != 0 ? 8 : 7, argv);
+	r = redis_strv(l->b->redis, deadline, 8, argv);
 	if (reply_is(r, REDIS_REPLY_INTEGER))
 		n = r->integer;
 	freeReplyObject(r);
@@ -449,7 +458,7 @@ lead_script(struct lead *l, const char *lua, uint64_t a, uint64_t b,
 static void
 lead_renew(struct lead *l)
 {
-	uint64_t	start = redis_now();
+	uint64_t	start = loop_now();
 	long long	n;
 
 	l->renew_at = start + l->b->req.lease_ms / 3;
@@ -492,13 +501,15 @@ lead_copy(struct lead *l, int fd, int stream)
  * killed if the bridge dies, the bridge's signal state undone; then exec.
  */
 static void __attribute__((noreturn))
-lead_child(struct bridge *b, int out, int err, int errfd)
+lead_child(struct bridge *b, pid_t bridge, int out, int err, int errfd)
 {
 	sigset_t	none;
 	int		saved;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != bridge)	/* it died before that took hold */
+		_exit(125);
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -523,19 +534,20 @@ bridge_lead(struct bridge *b, int publish)
 	sigset_t		 set;
 	char			 fence[40], x[32];
 	int			 outp[2], errp[2], exp[2], sigfd, status = 0;
-	int			 exec_errno = 0, i, open_pipes = 2, reaped = 0;
+	int			 exec_errno = 0, i, reaped = 0;
 	int			 timed_out = 0, sig = 0;
-	uint64_t		 now, deadline = UINT64_MAX, kill_at = UINT64_MAX;
-	long			 wait_ms;
-	pid_t			 pid;
+	uint64_t		 now, next, deadline = UINT64_MAX;
+	uint64_t		 kill_at = UINT64_MAX;
+	pid_t			 pid, self;
 	enum outcome		 how;
 
 	if (publish) {
 		snprintf(fence, sizeof(fence), "%llu",
 		    (unsigned long long)b->gen);
 		setenv("SFRUN_FENCE", fence, 1);
-		l.valid_until = redis_now() + b->req.lease_ms - LEASE_MARGIN_MS;
-		l.renew_at = redis_now() + b->req.lease_ms / 3;
+		/* Counted from when it was asked for, as renewals are. */
+		l.valid_until = b->asked_at + b->req.lease_ms - LEASE_MARGIN_MS;
+		l.renew_at = b->asked_at + b->req.lease_ms / 3;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -547,10 +559,11 @@ bridge_lead(struct bridge *b, int publish)
 	    pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
 	    pipe2(exp, O_CLOEXEC) == -1)
 		bridge_end(b, 125, "bridge: %s", strerror(errno));
+	self = getpid();
 	if ((pid = fork()) == -1)
 		bridge_end(b, 125, "bridge: fork: %s", strerror(errno));
 	if (pid == 0)
-		lead_child(b, outp[1], errp[1], exp[1]);
+		lead_child(b, self, outp[1], errp[1], exp[1]);
 	setpgid(pid, pid);	/* as the child does: whichever runs first */
 	close(outp[1]);
 	close(errp[1]);
@@ -558,15 +571,15 @@ bridge_lead(struct bridge *b, int publish)
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	if (b->req.run_timeout_ms > 0)
-		deadline = redis_now() + b->req.run_timeout_ms;
+		deadline = loop_now() + b->req.run_timeout_ms;
 
 	pfd[0].fd = outp[0];
 	pfd[1].fd = errp[0];
 	pfd[2].fd = sigfd;
 	for (i = 0; i < 3; i++)
 		pfd[i].events = POLLIN;
-	while (!reaped || open_pipes > 0) {
-		now = redis_now();
+	while (!reaped) {
+		now = loop_now();
 		if (l.publishing && now >= l.renew_at)
 			lead_renew(&l);
 		if (!timed_out && now >= deadline) {
@@ -579,22 +592,16 @@ bridge_lead(struct bridge *b, int publish)
 			kill(-pid, SIGKILL);
 			kill_at = UINT64_MAX;
 		}
-		if (reaped) {	/* take what is left, never wait for more */
-			for (i = 0; i < 2; i++)
-				while (pfd[i].fd != -1 &&
-				    lead_copy(&l, pfd[i].fd, i) == 1)
-					;
-			break;
-		}
-		wait_ms = 1000;
-		if (l.publishing && l.renew_at - now < (uint64_t)wait_ms)
-			wait_ms = (long)(l.renew_at - now);
-		if (deadline != UINT64_MAX && !timed_out &&
-		    deadline - now < (uint64_t)wait_ms)
-			wait_ms = (long)(deadline - now);
-		if (kill_at != UINT64_MAX && kill_at - now < (uint64_t)wait_ms)
-			wait_ms = (long)(kill_at - now);
-		if (poll(pfd, 3, (int)wait_ms) == -1 && errno != EINTR)
+		/* Sleep until the first of these, or an event. */
+		next = kill_at;
+		if (l.publishing && l.renew_at < next)
+			next = l.renew_at;
+		if (!timed_out && deadline < next)
+			next = deadline;
+		now = loop_now();
+		if (poll(pfd, 3, next == UINT64_MAX ? -1 : next <= now ? 0 :
+		    next - now > INT_MAX ? INT_MAX : (int)(next - now)) == -1 &&
+		    errno != EINTR)
 			bridge_end(b, 125, "bridge: poll: %s", strerror(errno));
 		for (i = 0; i < 2; i++) {
 			if (pfd[i].fd == -1 || !(pfd[i].revents &
@@ -603,7 +610,6 @@ bridge_lead(struct bridge *b, int publish)
 			if (lead_copy(&l, pfd[i].fd, i) == -1) {
 				close(pfd[i].fd);
 				pfd[i].fd = -1;
-				open_pipes--;
 			}
 		}
 		if (!(pfd[2].revents & POLLIN))
@@ -615,7 +621,10 @@ bridge_lead(struct bridge *b, int publish)
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			reaped = 1;
 	}
-	errno = 0;
+	/* Take what is left in the pipes, never wait for more. */
+	for (i = 0; i < 2; i++)
+		while (pfd[i].fd != -1 && lead_copy(&l, pfd[i].fd, i) == 1)
+			;
 	if (read(exp[0], &exec_errno, sizeof(exec_errno)) ==
 	    sizeof(exec_errno) && exec_errno != 0) {
 		/* Said the same way here and on every other host. */
@@ -645,7 +654,7 @@ bridge_lead(struct bridge *b, int publish)
 	lead_append(&l, "x", x, strlen(x));
 	if (publish)
 		lead_script(&l, finish_lua, b->req.backend_linger_ms, 0,
-		    redis_now() + b->req.lease_ms);
+		    loop_now() + b->req.lease_ms);
 	bridge_exit(b, how, sig);
 }
 
@@ -673,7 +682,16 @@ follow_outcome(const char *s, size_t len, enum outcome *how, int *value)
 		*value = (int)strtonum(colon + 1, 1, NSIG - 1, &errstr);
 	} else
 		return -1;
-	return errstr == NULL ? 0 : -1;
+	if (errstr != NULL)
+		return -1;
+	/*
+	 * No command ends by a stop signal; raised here, one would stop the
+	 * bridge, and the waiters with it, for good.
+	 */
+	if (*how != OUT_EXIT && (*value == SIGSTOP || *value == SIGTSTP ||
+	    *value == SIGTTIN || *value == SIGTTOU))
+		return -1;
+	return 0;
 }
 
 /* A field of an entry's [field, value, ...] array, or NULL. */
@@ -747,18 +765,17 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 static int
 bridge_follow(struct bridge *b, enum outcome *how, int *value)
 {
-	char		 last[64] = "0-0", count[16];
-	const char	*argv[8] = { "XREAD", "COUNT", count, "BLOCK", "2000",
-			    "STREAMS", b->stream, last };
+	char		 last[64] = "0-0";
+	const char	*argv[8] = { "XREAD", "COUNT", STR(READ_COUNT), "BLOCK",
+			    STR(REDIS_BLOCK_MS), "STREAMS", b->stream, last };
 	const char	*get[2] = { "GET", b->lease };
 	redisReply	*r;
 	int		 drained = 0, same;
 
-	snprintf(count, sizeof(count), "%d", READ_COUNT);
 	for (;;) {
 		/* BLOCK 0 would wait forever: a drain blocks 1 ms. */
-		argv[4] = drained ? "1" : "2000";
-		r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 8, argv);
+		argv[4] = drained ? "1" : STR(REDIS_BLOCK_MS);
+		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 8, argv);
 		if (r == NULL)
 			bridge_end(b, 75, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));
@@ -777,7 +794,7 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		if (drained)
 			return 0;	/* the lease moved, no end came */
 		/* Nothing for a while: is the leader still there? */
-		r = redis_strv(b->redis, redis_now() + b->req.lease_ms, 2, get);
+		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 2, get);
 		if (r == NULL)
 			bridge_end(b, 75, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));

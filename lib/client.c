@@ -582,6 +582,7 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	const char	*s = getenv("SFRUN_REDIS_PASSWORD");
 	const char	*path = getenv("SFRUN_REDIS_PASSWORD_FILE");
 	FILE		*f;
+	int		 ch;
 
 	buf[0] = '\0';
 	if (s != NULL && *s != '\0') {
@@ -599,8 +600,16 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	}
 	if (fgets(buf, (int)len, f) == NULL)
 		buf[0] = '\0';
+	/* A line that did not fit: refused, not cut to a wrong password. */
+	ch = strchr(buf, '\n') == NULL ? getc(f) : EOF;
 	fclose(f);
 	buf[strcspn(buf, "\r\n")] = '\0';
+	if (ch != EOF && ch != '\n' && ch != '\r') {
+		explicit_bzero(buf, len);
+		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: the "
+		    "password is too long", path);
+		return -1;
+	}
 	return 0;
 }
 

@@ -305,9 +305,17 @@ proto_decode_hello(const uint8_t *p, uint32_t len, uint32_t *version,
 int
 proto_encode_run(struct pbuf *b, const struct proto_run *m)
 {
-	size_t	at = frame_begin(b, MSG_RUN), blen;
+	size_t	at, blen = 0;
 	int	f = 0, i;
 
+	if (m->url != NULL)
+		blen = strlen(m->url) + strlen(m->prefix) +
+		    strlen(m->password) + 3;
+	if (blen > PROTO_BACKEND_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	at = frame_begin(b, MSG_RUN);
 	f |= put_u32(b, m->flags);
 	f |= put_u32(b, m->umask);
 	f |= put_u64(b, m->join_window_ms);
@@ -329,12 +337,8 @@ proto_encode_run(struct pbuf *b, const struct proto_run *m)
 	f |= put_u32(b, m->backend_flags);
 	f |= put_u64(b, m->lease_ms);
 	f |= put_u64(b, m->backend_linger_ms);
-	if (m->url == NULL)
-		f |= put_u32(b, 0);
-	else {
-		blen = strlen(m->url) + strlen(m->prefix) +
-		    strlen(m->password) + 3;
-		f |= put_u32(b, (uint32_t)blen);
+	f |= put_u32(b, (uint32_t)blen);
+	if (m->url != NULL) {
 		f |= pbuf_add(b, m->url, strlen(m->url) + 1);
 		f |= pbuf_add(b, m->prefix, strlen(m->prefix) + 1);
 		f |= pbuf_add(b, m->password, strlen(m->password) + 1);
@@ -384,7 +388,7 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 		if (blen > PROTO_BACKEND_MAX ||
 		    count_strings(backend, blen, 3) == -1 || *backend == '\0' ||
 		    (m->backend_flags & ~BACKEND_FLAGS_ALL) ||
-		    m->lease_ms < 3000) {
+		    m->lease_ms < PROTO_LEASE_MIN_MS) {
 			*errstr = "run request has a bad backend";
 			return -1;
 		}

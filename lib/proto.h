@@ -39,6 +39,7 @@
 #define PROTO_COMMAND_MAX	1024	/* command line shown by status */
 #define PROTO_NLIMITS		16	/* resource limits sent, RLIMIT_* order */
 #define PROTO_BACKEND_MAX	4096	/* url, prefix, password */
+#define PROTO_LEASE_MIN_MS	3000	/* the shortest --lease */
 #define PROTO_HOLDER_MAX	255	/* host:pid:nonce of a lease */
 
 enum msg_type {

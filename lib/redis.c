@@ -1,8 +1,9 @@
 /*
  * One connection to Redis, for one bridge. A command that fails on the
  * connection (refused, reset, timed out) is sent again on a new connection
- * until a deadline: an I/O error is not an answer. What Redis answers, an
- * error reply included, is the caller's to judge.
+ * until a deadline: an I/O error is not an answer, and neither is "not now"
+ * (loading, busy in a script). What else Redis answers, an error reply
+ * included, is the caller's to judge.
  *
  * hiredis 0.14 sets no reply timeout by itself and keeps none across a
  * reconnect: it is set on every new context, above the XREAD BLOCK time so
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "redis.h"
 
 #define RETRY_MIN_MS	50
@@ -28,15 +30,6 @@ struct redis {
 	char			 error[1024];
 	int			 fatal;		/* refused: no use retrying */
 };
-
-uint64_t
-redis_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct timeval
 redis_tv(uint64_t ms)
@@ -56,9 +49,21 @@ redis_drop(struct redis *r)
 }
 
 /*
+ * An error reply that only says "not now": Redis loading its data, busy in
+ * a script, or a replica without its master.
+ */
+static int
+redis_not_now(const char *err)
+{
+	return strncmp(err, "LOADING", 7) == 0 ||
+	    strncmp(err, "BUSY", 4) == 0 || strncmp(err, "MASTERDOWN", 10) == 0;
+}
+
+/*
  * The answer to a command that sets a new connection up (consumed): 0 if
  * it succeeded, else -1 with r->error (what failed, why, hint) and the
- * connection dropped. An answer that refuses makes the failure final.
+ * connection dropped. An answer that refuses makes the failure final; one
+ * that says "not now" is retried like an I/O error.
  */
 static int
 redis_setup_ok(struct redis *r, redisReply *rep, const char *what,
@@ -69,7 +74,7 @@ redis_setup_ok(struct redis *r, redisReply *rep, const char *what,
 	if (!ok) {
 		snprintf(r->error, sizeof(r->error), "%.600s: %.300s%s", what,
 		    rep != NULL ? rep->str : r->c->errstr, hint);
-		r->fatal = rep != NULL;
+		r->fatal = rep != NULL && !redis_not_now(rep->str);
 		redis_drop(r);
 	}
 	freeReplyObject(rep);
@@ -84,7 +89,7 @@ redis_connect(struct redis *r)
 	redisReply		*rep;
 	char			 where[PATH_MAX + 300], what[PATH_MAX + 600];
 
-	redis_drop(r);
+	r->fatal = 0;
 	if (u->host[0] != '\0') {
 		snprintf(where, sizeof(where), "redis at %s:%d", u->host,
 		    u->port);
@@ -142,6 +147,7 @@ redis_open(const struct redis_url *u, const char *password, char *cause,
 {
 	struct redis	*r;
 
+	*refused = 0;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		snprintf(cause, clen, "out of memory");
 		return NULL;
@@ -149,7 +155,6 @@ redis_open(const struct redis_url *u, const char *password, char *cause,
 	r->url = *u;
 	strlcpy(r->password, password != NULL && *password != '\0' ?
 	    password : u->pass, sizeof(r->password));
-	*refused = 0;
 	if (redis_connect(r) == -1) {
 		strlcpy(cause, r->error, clen);
 		*refused = r->fatal;
@@ -161,8 +166,9 @@ redis_open(const struct redis_url *u, const char *password, char *cause,
 
 /*
  * Send a command (as an argv) and read its reply, reconnecting after an
- * I/O error until deadline (CLOCK_MONOTONIC, ms). NULL with redis_error()
- * if there was no answer by then.
+ * I/O error, and sending it again after a "not now" error (which Redis
+ * answers without running it), until deadline (CLOCK_MONOTONIC, ms). NULL
+ * with redis_error() if there was no answer by then.
  */
 redisReply *
 redis_argv(struct redis *r, uint64_t deadline, int argc, const char **argv,
@@ -174,13 +180,16 @@ redis_argv(struct redis *r, uint64_t deadline, int argc, const char **argv,
 	for (;;) {
 		if (r->c != NULL || redis_connect(r) == 0) {
 			rep = redisCommandArgv(r->c, argc, argv, lens);
-			if (rep != NULL)
+			if (rep != NULL && (rep->type != REDIS_REPLY_ERROR ||
+			    !redis_not_now(rep->str)))
 				return rep;
 			snprintf(r->error, sizeof(r->error), "redis: %.300s",
-			    r->c->errstr);
-			redis_drop(r);
+			    rep != NULL ? rep->str : r->c->errstr);
+			if (rep == NULL)
+				redis_drop(r);
+			freeReplyObject(rep);
 		}
-		if (r->fatal || (now = redis_now()) >= deadline)
+		if (r->fatal || (now = loop_now()) >= deadline)
 			return NULL;
 		if (wait > deadline - now)
 			wait = deadline - now;

@@ -22,6 +22,5 @@ redisReply	*redis_argv(struct redis *, uint64_t, int, const char **,
 		    const size_t *);
 const char	*redis_error(const struct redis *);
 void		 redis_close(struct redis *);
-uint64_t	 redis_now(void);
 
 #endif

@@ -544,7 +544,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int		  exp[2] = { -1, -1 }, i;
+	int		  exp[2] = { -1, -1 }, i, watched;
 	char		**argv = NULL, **env = NULL, *keyvar = NULL;
 	char		**bargv = NULL, *idvar = NULL;
 	const char	 *what = "out of memory";
@@ -603,14 +603,16 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 	free(keyvar);
 	free(idvar);
 
-	/* From here on the child exists: failures are reported as its end. */
-	if ((r->pidfd = pidfd_open(r->pid, 0)) == -1 && errno == ENOSYS) {
-		if (run_watch_sigchld(r) == -1)
-			goto unwatched;
-	} else if (r->pidfd == -1 ||
-	    (r->pid_io = loop_io_add(r->pidfd, EPOLLIN, run_pid_cb, r)) ==
-	    NULL) {
-unwatched:
+	/*
+	 * From here on the child exists. Its exit is watched through a pidfd,
+	 * or SIGCHLD where there are none; if neither can be, it is killed.
+	 */
+	if ((r->pidfd = pidfd_open(r->pid, 0)) != -1)
+		watched = (r->pid_io = loop_io_add(r->pidfd, EPOLLIN,
+		    run_pid_cb, r)) != NULL;
+	else
+		watched = errno == ENOSYS && run_watch_sigchld(r) == 0;
+	if (!watched) {
 		snprintf(cause, clen, "cannot watch the command: %s",
 		    strerror(errno));
 		kill(-r->pid, SIGKILL);

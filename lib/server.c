@@ -421,14 +421,19 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 	}
 	f->side = sv[0];
 	f->role = ROLE_PENDING;
+	/*
+	 * The bridge has the command on its own command line: it is sent the
+	 * rest of the request, with neither environment nor arguments beyond
+	 * the first, so that the request stays small. Written whole while
+	 * blocking: it fits in the socket's buffer, and if the bridge died,
+	 * the write fails. Then the socket joins the loop.
+	 */
 	local = *req;
 	local.envc = 0;
 	local.env = NULL;
 	local.envlen = 0;
-	/*
-	 * Written whole while blocking: the bridge reads it at once, and if it
-	 * died, the write fails. Then the socket joins the loop.
-	 */
+	local.argc = 1;
+	local.argvlen = (uint32_t)strlen(req->argv) + 1;
 	if (proto_encode_run(&b, &local) == 0) {
 		while (pbuf_used(&b) > 0 && ((n = write(sv[0], b.data + b.off,
 		    pbuf_used(&b))) > 0 || errno == EINTR))
@@ -842,6 +847,8 @@ conn_read(struct conn *c)
 			return;
 		}
 		conn_dispatch(c, type, payload, plen);
+		/* A run request may carry a Redis password: keep no copy. */
+		explicit_bzero(c->in.data + c->in.off, (size_t)used);
 		pbuf_consume(&c->in, (size_t)used);
 	}
 	if (c->state != CONN_HELLO && c->state != CONN_REQUEST) {

@@ -147,7 +147,10 @@ spool_write(struct spool *sp, const char *buf, ssize_t n)
 	return 0;
 }
 
-/* Move what a pipe holds into the file with read and write. */
+/*
+ * Move what a pipe holds into the file with read and write. The file is
+ * made (or the spare taken) only once there is output to put in it.
+ */
 static ssize_t
 spool_copy(struct spool *sp, int pipefd)
 {
@@ -156,34 +159,12 @@ spool_copy(struct spool *sp, int pipefd)
 
 	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
 		return n;
-	return spool_write(sp, buf, n) == -1 ? -1 : n;
-}
-
-/*
- * The first output: read it, and only if there is some, make the file (the
- * spare, if there is one) and write it there.
- */
-static ssize_t
-spool_first(struct spool *sp, int stream, int pipefd)
-{
-	char	 buf[65536];
-	ssize_t	 n;
-	int	 saved;
-
-	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
-		return n;
-	if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
-		return -1;
-	spare = -1;
-	if (spool_write(sp, buf, n) == -1) {
-		saved = errno;
-		close(sp->fd);
-		sp->fd = -1;
-		errno = saved;
-		return -1;
+	if (sp->fd == -1) {
+		if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
+			return -1;
+		spare = -1;
 	}
-	sp->size = (uint64_t)n;
-	return spool_mark(sp, stream) == -1 ? -1 : n;
+	return spool_write(sp, buf, n) == -1 ? -1 : n;
 }
 
 /*
@@ -198,13 +179,13 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 	loff_t	 off;
 	ssize_t	 n, total = 0;
 
-	if (sp->fd == -1 && (total = spool_first(sp, stream, pipefd)) <= 0)
-		return total;
 	while ((size_t)total < SPOOL_FILL_MAX) {
 		off = (loff_t)sp->size;
-		n = splice(pipefd, NULL, sp->fd, &off,
-		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK);
-		if (n == -1 && errno == EINVAL)
+		if (sp->fd == -1)	/* no file before the first output */
+			n = spool_copy(sp, pipefd);
+		else if ((n = splice(pipefd, NULL, sp->fd, &off,
+		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK)) == -1 &&
+		    errno == EINVAL)
 			n = spool_copy(sp, pipefd);
 		if (n <= 0) {
 			if (total > 0 && n == -1 && errno == EAGAIN)

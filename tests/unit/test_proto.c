@@ -773,16 +773,30 @@ test_run_backend(void)
 	m.prefix = "";
 	m.password = "";
 	run_rejects(&m, "backend: three empty strings refused");
+	/*
+	 * Blocks over PROTO_BACKEND_MAX: the encoder will not make one, and
+	 * the decoder refuses one made by hand.
+	 */
 	sample_backend(&m);
-	url[PROTO_BACKEND_MAX - 3] = '\0';
 	memset(url, 'u', PROTO_BACKEND_MAX - 3);
+	url[PROTO_BACKEND_MAX - 3] = '\0';
 	m.url = url;
 	m.prefix = "p";
 	m.password = "";
-	run_rejects(&m, "backend: block of PROTO_BACKEND_MAX + 1 refused");
+	CHECK(run_payload(&m, buf, sizeof(buf)) == -1 && errno == EMSGSIZE,
+	    "backend: encoder refuses a block of PROTO_BACKEND_MAX + 1");
+	memcpy(url + PROTO_BACKEND_MAX - 3, "\0p\0", 4);
+	n = run_with_block(buf, sizeof(buf), url, PROTO_BACKEND_MAX + 1);
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: block of PROTO_BACKEND_MAX + 1 refused");
 	memset(url, 'u', sizeof(url) - 1);
 	url[sizeof(url) - 1] = '\0';
-	run_rejects(&m, "backend: block of twice PROTO_BACKEND_MAX refused");
+	CHECK(run_payload(&m, buf, sizeof(buf)) == -1 && errno == EMSGSIZE,
+	    "backend: encoder refuses a block of twice PROTO_BACKEND_MAX");
+	memcpy(url + sizeof(url) - 4, "\0p\0", 4);
+	n = run_with_block(buf, sizeof(buf), url, sizeof(url));
+	CHECK(n > 0 && decode_run(buf, n, &d) == -1,
+	    "backend: block of twice PROTO_BACKEND_MAX refused");
 
 	/* Blocks the encoder cannot make: the wrong number of strings. */
 	n = run_with_block(buf, sizeof(buf), "redis://h\0sfrun:", 17);
