@@ -244,6 +244,36 @@ leak_loop() {
 	[ "$(fence_of K)" = 1 ]
 }
 
+# redis_busy: Redis answers BUSY (a script has run past busy-reply-threshold).
+redis_busy() {
+	rcli PING 2>&1 | grep -q '^BUSY'
+}
+
+@test "Redis busy in a script mid-run (BUSY): answers that say 'not now' are retried, one execution" {
+	local lua
+	start_hosts 1 2 3
+	# rerun: a false loss would show as a second execution. A 9s lease is
+	# renewed every 3s and counts for 8s: 3s of BUSY fit in it.
+	lead_follow "2 3" K --lease 9s --on-leader-loss rerun -k K -c "$HCMD"
+	[ "$(rcli CONFIG SET busy-reply-threshold 100)" = OK ]
+	lua="local t = redis.call('TIME')
+while true do
+  local n = redis.call('TIME')
+  if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) >= 3000000 then return 1 end
+end"
+	rcli EVAL "$lua" 0 >busy.out 2>&1 &
+	BGPIDS+=("$!")
+	wait_for redis_busy
+	# The leader's last output, its x record and its lease script all meet
+	# BUSY, and so does any follower's lease check.
+	finish_h1
+	[ "$(cat busy.out)" = 1 ]
+	outs_are "$(printf 'start h1\nend h1')" 1 2 3
+	lacks 'lost|lease|BUSY' h1.err h2.err h3.err
+	[ "$(cat count)" = "h1 1" ]
+	[ "$(fence_of K)" = 1 ]
+}
+
 @test "Redis restarted mid-run: the followers exit 75, nothing hangs, the servers still answer" {
 	local s1 s2 s3
 	start_hosts 1 2 3
@@ -361,6 +391,23 @@ leak_loop() {
 	SFRUN_REDIS_PASSWORD=adm1n-pw hrun 1 -k E -c 'echo "pw=${SFRUN_REDIS_PASSWORD-unset}"'
 	[ "$status" -eq 0 ]
 	[ "$output" = pw=unset ]
+}
+
+@test "SFRUN_REDIS_PASSWORD_FILE: a first line over 255 bytes is 125 with one line; 255 bytes work" {
+	local pw
+	pw=$(head -c 255 /dev/zero | tr '\0' p)
+	requirepass "$pw"
+	start_hosts 1
+	printf '%sq\n' "$pw" >"$BATS_TEST_TMPDIR/pw"
+	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" hrun 1 -k K -c 'echo run >>count; echo WRONG'
+	refused
+	grep -q 'too long' <<<"$stderr"
+	[ ! -e count ]
+	printf '%s\r\n' "$pw" >"$BATS_TEST_TMPDIR/pw"
+	SFRUN_REDIS_PASSWORD_FILE="$BATS_TEST_TMPDIR/pw" hrun 1 -k K -c 'echo run >>count; echo right'
+	[ "$status" -eq 0 ]
+	[ "$output" = right ]
+	[ "$(cat count)" = run ]
 }
 
 @test "a restricted ACL user (~sfrun:*) leads and follows; one limited to another prefix gets 125" {
@@ -598,6 +645,24 @@ leak_loop() {
 }
 
 # --- --status, options, URLs ---------------------------------------------------
+
+@test "an x record with a stop signal is refused (125, one line), never raised" {
+	local s
+	start_hosts 1 2
+	lead 1 K -k K -c "$HCMD"
+	s=$(streams_of K)
+	one_line "$s"
+	# Forged: no command ends by SIGSTOP; raised, it would stop the
+	# follower's bridge, and its waiters with it, for good.
+	[ -n "$(rcli XADD "$s" 0-99 x "signal:$(kill -l STOP)")" ]
+	hrun 2 -k K -c "$HCMD"
+	[ "$status" -eq 125 ]
+	one_line "$stderr"
+	grep -q 'unknown record' <<<"$stderr"
+	[ "$(cat count)" = "h1 1" ]
+	touch go.h1
+	reap_leader 21
+}
 
 @test "--status and --status --json show the leader on one host and the follower on another" {
 	local p3 holder row
