@@ -181,11 +181,13 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 
 	while ((size_t)total < SPOOL_FILL_MAX) {
 		off = (loff_t)sp->size;
-		if (sp->fd == -1)	/* no file before the first output */
-			n = spool_copy(sp, pipefd);
-		else if ((n = splice(pipefd, NULL, sp->fd, &off,
-		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK)) == -1 &&
-		    errno == EINVAL)
+		/*
+		 * Copied by hand before the first output (there is no file
+		 * yet) and where splice does not apply.
+		 */
+		n = sp->fd == -1 ? -1 : splice(pipefd, NULL, sp->fd, &off,
+		    SPOOL_FILL_MAX - (size_t)total, SPLICE_F_NONBLOCK);
+		if (sp->fd == -1 || (n == -1 && errno == EINVAL))
 			n = spool_copy(sp, pipefd);
 		if (n <= 0) {
 			if (total > 0 && n == -1 && errno == EAGAIN)
