@@ -136,22 +136,27 @@ leak_loop() {
 
 # --- leader paused -----------------------------------------------------------
 
-@test "leader paused for less than the lease: no failover, one execution" {
-	local lease1
+# pause_leader LEASE: hosts 1 to 3 run K with --lease LEASE and rerun (a
+# false loss would show as a second execution), h1 leading; then h1 is
+# stopped. Its lease's value in LEASE1.
+pause_leader() {
 	start_hosts 1 2 3
-	# rerun: a false loss would show as a second execution.
-	lead_follow "2 3" K --lease 6s --on-leader-loss rerun -k K -c "$HCMD"
-	lease1=$(lease_of K)
-	[[ "$lease1" == "1 h1:"* ]]
+	lead_follow "2 3" K --lease "$1" --on-leader-loss rerun -k K -c "$HCMD"
+	LEASE1=$(lease_of K)
+	[[ "$LEASE1" == "1 h1:"* ]] || return 1
 	host_signal STOP 1
 	wait_for host_stopped 1
+}
+
+@test "leader paused for less than the lease: no failover, one execution" {
+	pause_leader 6s
 	# The pause itself, 2.5s: longer than a follower's XREAD BLOCK (2s),
 	# so each checks the lease during it; shorter than what is left of a
 	# 6s lease renewed every 2s (at least 4s).
 	sleep 2.5
 	host_signal CONT 1
 	# Still the one leader, its lease untouched.
-	[ "$(lease_of K)" = "$lease1" ]
+	[ "$(lease_of K)" = "$LEASE1" ]
 	role_is 1 K leader 1
 	finish_h1
 	outs_are "$(printf 'start h1\nend h1')" 1 2 3
@@ -161,12 +166,8 @@ leak_loop() {
 }
 
 @test "leader paused longer than the lease, rerun: a new generation; the stale leader's finish leaves its lease alone" {
-	local lease1 lease2
-	start_hosts 1 2 3
-	lead_follow "2 3" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
-	lease1=$(lease_of K)
-	[[ "$lease1" == "1 h1:"* ]]
-	host_signal STOP 1
+	local lease2
+	pause_leader 3s
 	# The lease runs out (3s), a follower takes generation 2.
 	rerun_on K 2
 	lease2=$(lease_of K)
