@@ -25,7 +25,8 @@ enum {
 	OPT_LOSS,
 	OPT_FALLBACK,
 	OPT_LEASE,
-	OPT_BACKEND_LINGER
+	OPT_BACKEND_LINGER,
+	OPT_TTY
 };
 
 static const struct option longopts[] = {
@@ -39,6 +40,7 @@ static const struct option longopts[] = {
 	{ "detach",		no_argument,	   NULL, 'd' },
 	{ "keep",		no_argument,	   NULL, OPT_KEEP },
 	{ "linger",		required_argument, NULL, OPT_LINGER },
+	{ "tty",		no_argument,	   NULL, OPT_TTY },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "quiet",		no_argument,	   NULL, 'q' },
 	{ "socket",		required_argument, NULL, 'S' },
@@ -79,6 +81,7 @@ usage(FILE *f)
 "  -d, --detach           start or join, then return at once\n"
 "      --keep             finish the run even if every waiter leaves\n"
 "      --linger DUR       keep the finished result joinable for DUR\n"
+"      --tty              run the command on a pseudo-terminal\n"
 "  -v, --verbose          say whether this call led or joined\n"
 "  -q, --quiet            no messages of sfrun's own\n"
 "  -S, --socket PATH      server socket (default: $SFRUN_SOCKET, or per user)\n"
@@ -225,6 +228,9 @@ main(int argc, char *argv[])
 			break;
 		case OPT_LINGER:
 			o.linger_ms = dur("--linger", optarg);
+			break;
+		case OPT_TTY:
+			o.flags |= RUN_TTY;
 			break;
 		case 'v':
 			o.verbose = 1;

@@ -37,6 +37,7 @@
 #include "compat.h"
 #include "loop.h"
 #include "proto.h"
+#include "pty.h"
 #include "redis.h"
 #include "redisurl.h"
 #include "run.h"
@@ -554,9 +555,19 @@ bridge_lead(struct bridge *b, int publish)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	/* --tty: the command's stdout and stderr are one terminal. */
+	if (b->req.flags & RUN_TTY) {
+		if ((outp[0] = pty_open(b->req.tty_rows, b->req.tty_cols,
+		    &outp[1])) == -1)
+			bridge_end(b, 125, "bridge: cannot create a terminal: "
+			    "%s", strerror(errno));
+		errp[0] = -1;
+		errp[1] = outp[1];
+	} else if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) ==
+	    -1)
+		bridge_end(b, 125, "bridge: pipe: %s", strerror(errno));
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
 	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1 ||
-	    pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
 	    pipe2(exp, O_CLOEXEC) == -1)
 		bridge_end(b, 125, "bridge: %s", strerror(errno));
 	self = getpid();
@@ -566,10 +577,12 @@ bridge_lead(struct bridge *b, int publish)
 		lead_child(b, self, outp[1], errp[1], exp[1]);
 	setpgid(pid, pid);	/* as the child does: whichever runs first */
 	close(outp[1]);
-	close(errp[1]);
+	if (errp[0] != -1)
+		close(errp[1]);
 	close(exp[1]);
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	if (errp[0] != -1)
+		fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	if (b->req.run_timeout_ms > 0)
 		deadline = loop_now() + b->req.run_timeout_ms;
 

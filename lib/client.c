@@ -8,6 +8,7 @@
  */
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -309,6 +310,32 @@ client_close(struct client *c)
 	pbuf_free(&c->in);
 }
 
+/*
+ * The size of a --tty run's terminal: the leader's own terminal's, if its
+ * stdout or stderr is one; else $LINES and $COLUMNS; else 24 x 80.
+ */
+static void
+client_tty_size(uint32_t *rows, uint32_t *cols)
+{
+	struct winsize	 ws;
+	const char	*l = getenv("LINES"), *c = getenv("COLUMNS");
+	const char	*errstr;
+
+	if ((ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 ||
+	    ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) && ws.ws_row > 0 &&
+	    ws.ws_col > 0) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+		return;
+	}
+	*rows = l != NULL ? (uint32_t)strtonum(l, 1, 65535, &errstr) : 0;
+	*cols = c != NULL ? (uint32_t)strtonum(c, 1, 65535, &errstr) : 0;
+	if (*rows == 0)
+		*rows = 24;
+	if (*cols == 0)
+		*cols = 80;
+}
+
 /* Put argv, the environment and the limits into a run request. */
 static int
 client_request(const struct client_opts *o, const char *key,
@@ -330,6 +357,8 @@ client_request(const struct client_opts *o, const char *key,
 	req.run_timeout_ms = o->run_timeout_ms;
 	req.kill_after_ms = o->kill_after_ms;
 	req.linger_ms = o->linger_ms;
+	if (o->flags & RUN_TTY)
+		client_tty_size(&req.tty_rows, &req.tty_cols);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
 		if (getrlimit(i, &rl) == -1)
 			rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
@@ -500,9 +529,11 @@ client_verbose(const struct client_opts *o, const struct proto_joined *j,
 		return;
 	duration_format(j->age_ms, age, sizeof(age));
 	esc = key_escape(key, strlen(key));
-	fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, %u waiter%s\n",
+	fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, %u waiter%s%s\n",
 	    j->led ? "led" : "joined", (unsigned long long)j->run_id,
-	    esc ? esc : "?", age, j->waiters, j->waiters == 1 ? "" : "s");
+	    esc ? esc : "?", age, j->waiters, j->waiters == 1 ? "" : "s",
+	    j->tty ? ", on a terminal" : (o->flags & RUN_TTY) ?
+	    ", not on a terminal (started without --tty)" : "");
 	free(esc);
 }
 

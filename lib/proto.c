@@ -89,7 +89,7 @@ proto_limit(uint32_t type)
 	case MSG_FORGET:
 		return PROTO_KEY_MAX;
 	case MSG_JOINED:
-		return 24;
+		return 28;
 	case MSG_DATA:
 		return 16;
 	case MSG_DONE:
@@ -322,6 +322,8 @@ proto_encode_run(struct pbuf *b, const struct proto_run *m)
 	f |= put_u64(b, m->run_timeout_ms);
 	f |= put_u64(b, m->kill_after_ms);
 	f |= put_u64(b, m->linger_ms);
+	f |= put_u32(b, m->tty_rows);
+	f |= put_u32(b, m->tty_cols);
 	for (i = 0; i < PROTO_NLIMITS; i++) {
 		f |= put_u64(b, m->limits[i][0]);
 		f |= put_u64(b, m->limits[i][1]);
@@ -363,6 +365,8 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 	m->run_timeout_ms = get_u64(&r);
 	m->kill_after_ms = get_u64(&r);
 	m->linger_ms = get_u64(&r);
+	m->tty_rows = get_u32(&r);
+	m->tty_cols = get_u32(&r);
 	for (i = 0; i < PROTO_NLIMITS; i++) {
 		m->limits[i][0] = get_u64(&r);
 		m->limits[i][1] = get_u64(&r);
@@ -404,6 +408,12 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 		*errstr = "run request has a bad umask";
 		return -1;
 	}
+	if ((m->flags & RUN_TTY) ? m->tty_rows == 0 || m->tty_rows > 65535 ||
+	    m->tty_cols == 0 || m->tty_cols > 65535 :
+	    m->tty_rows != 0 || m->tty_cols != 0) {
+		*errstr = "run request has a bad terminal size";
+		return -1;
+	}
 	if (m->keylen == 0 || m->keylen > PROTO_KEY_MAX ||
 	    memchr(m->key, '\0', m->keylen) != NULL) {
 		*errstr = "run request has a bad key";
@@ -432,6 +442,7 @@ proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
 	f |= put_u64(b, m->age_ms);
 	f |= put_u32(b, m->led);
 	f |= put_u32(b, m->waiters);
+	f |= put_u32(b, m->tty);
 	return frame_end(b, at, f);
 }
 
@@ -444,7 +455,8 @@ proto_decode_joined(const uint8_t *p, uint32_t len, struct proto_joined *m)
 	m->age_ms = get_u64(&r);
 	m->led = get_u32(&r);
 	m->waiters = get_u32(&r);
-	return r.bad || r.left != 0 || m->led > 1 ? -1 : 0;
+	m->tty = get_u32(&r);
+	return r.bad || r.left != 0 || m->led > 1 || m->tty > 1 ? -1 : 0;
 }
 
 int
@@ -558,7 +570,8 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 	m->linger_ms = get_u64(&r);
 	m->keylen = get_u32(&r);
 	if (m->keylen > PROTO_KEY_MAX ||
-	    (m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER)))
+	    (m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER |
+	    STATUS_TTY)))
 		return -1;
 	if ((s = get_bytes(&r, m->keylen)) != NULL) {
 		if (memchr(s, '\0', m->keylen) != NULL)

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_VERSION	2
+#define PROTOCOL_VERSION	3
 #define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
 
 #define PROTO_HEADER_SIZE	8
@@ -64,7 +64,8 @@ enum msg_type {
 #define RUN_KEEP	0x01	/* run to completion with no waiter */
 #define RUN_DETACH	0x02	/* answer MSG_JOINED, then leave */
 #define RUN_NOJOIN	0x04	/* MSG_BUSY if the key is in flight */
-#define RUN_FLAGS_ALL	0x07
+#define RUN_TTY		0x08	/* on a pseudo-terminal of tty_rows x tty_cols */
+#define RUN_FLAGS_ALL	0x0f
 
 /* MSG_RUN backend flags. */
 #define BACKEND_RERUN		0x01	/* --on-leader-loss rerun */
@@ -89,6 +90,8 @@ struct proto_run {
 	uint64_t	 run_timeout_ms;	/* 0: none */
 	uint64_t	 kill_after_ms;
 	uint64_t	 linger_ms;
+	uint32_t	 tty_rows;	/* RUN_TTY: 1-65535; else 0 */
+	uint32_t	 tty_cols;
 	uint64_t	 limits[PROTO_NLIMITS][2];	/* cur, max */
 	const char	*key;
 	uint32_t	 keylen;
@@ -112,6 +115,7 @@ struct proto_joined {
 	uint64_t	 age_ms;
 	uint32_t	 led;		/* 1: this request started the run */
 	uint32_t	 waiters;	/* including this one */
+	uint32_t	 tty;		/* 1: the run is on a pseudo-terminal */
 };
 
 struct proto_done {
@@ -138,6 +142,7 @@ struct proto_status_run {
 #define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
 #define STATUS_KEEP	0x02
 #define STATUS_LINGER	0x04	/* ended; its result is still joinable */
+#define STATUS_TTY	0x08	/* on a pseudo-terminal (--tty) */
 
 /* Where a run stands with its Redis backend. */
 enum backend_role {

@@ -32,6 +32,7 @@
 #include "compat.h"
 #include "log.h"
 #include "loop.h"
+#include "pty.h"
 #include "run.h"
 #include "spool.h"
 
@@ -46,6 +47,7 @@ struct run {
 	struct proto_done	 result;
 
 	int			 pipe[2];	/* stdout, stderr; -1 closed */
+	int			 tty;		/* pipe[0]: a terminal's */
 	struct loop_io		*pipe_io[2];
 	int			 errpipe;	/* execve's errno, if it fails */
 	struct spool		*spool;
@@ -143,6 +145,26 @@ run_close_pipe(struct run *r, int stream)
 }
 
 /*
+ * Take what a terminal holds into the spool, as spool_fill does for a pipe.
+ * A terminal whose other side has been closed by everyone says EIO: that is
+ * its end of file.
+ */
+static ssize_t
+run_fill_tty(struct run *r)
+{
+	char	buf[65536];
+	ssize_t	n;
+
+	if ((n = read(r->pipe[SPOOL_STDOUT], buf, sizeof(buf))) == -1 &&
+	    errno == EIO)
+		return 0;
+	if (n > 0 && spool_append(r->spool, SPOOL_STDOUT, buf, (size_t)n) ==
+	    -1)
+		return -1;
+	return n;
+}
+
+/*
  * Take what the pipe holds. Returns 1 if it reached end of file or must be
  * given up on, else 0. Once the spool has failed, output is read and dropped
  * so that the command never blocks on a full pipe.
@@ -155,7 +177,8 @@ run_drain(struct run *r, int stream)
 
 	for (;;) {
 		if (r->spool_errno == 0) {
-			n = spool_fill(r->spool, stream, r->pipe[stream]);
+			n = r->tty ? run_fill_tty(r) : spool_fill(r->spool,
+			    stream, r->pipe[stream]);
 			if (n == -1 && errno != EAGAIN && errno != EINTR) {
 				r->spool_errno = errno;
 				log_warn("run %d: cannot write output: %s",
@@ -377,7 +400,7 @@ run_check_finished(struct run *r)
 
 /*
  * Build the child's environment: the invoker's, plus SFRUN_KEY and
- * SFRUN_RUN_ID, whose strings are returned for the caller to free (also when
+ * SFRUN_RUN_ID (and TERM for a terminal, if it has none), whose strings are returned for the caller to free (also when
  * this fails).
  */
 static char **
@@ -386,6 +409,7 @@ run_env(const struct proto_run *req, uint64_t id, char **keyvar, char **idvar)
 	char		**env;
 	const char	 *s = req->env;
 	uint32_t	  i, n = 0;
+	int		  term = 0;
 
 	if (asprintf(keyvar, "SFRUN_KEY=%.*s", (int)req->keylen, req->key) ==
 	    -1) {
@@ -397,13 +421,21 @@ run_env(const struct proto_run *req, uint64_t id, char **keyvar, char **idvar)
 		*idvar = NULL;
 		return NULL;	/* the caller frees *keyvar */
 	}
-	if ((env = reallocarray(NULL, req->envc + 3, sizeof(*env))) == NULL)
+	if ((env = reallocarray(NULL, req->envc + 4, sizeof(*env))) == NULL)
 		return NULL;
 	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
-		if (strncmp(s, "SFRUN_KEY=", 10) != 0 &&
-		    strncmp(s, "SFRUN_RUN_ID=", 13) != 0)
-			env[n++] = (char *)s;
+		if (strncmp(s, "SFRUN_KEY=", 10) == 0 ||
+		    strncmp(s, "SFRUN_RUN_ID=", 13) == 0)
+			continue;
+		if (strncmp(s, "TERM=", 5) == 0 && s[5] != '\0')
+			term = 1;
+		else if (strncmp(s, "TERM=", 5) == 0)
+			continue;
+		env[n++] = (char *)s;
 	}
+	/* A terminal of a leader with no TERM (cron): say what it is. */
+	if ((req->flags & RUN_TTY) && !term)
+		env[n++] = (char *)PTY_TERM_DEFAULT;
 	env[n++] = *keyvar;
 	env[n++] = *idvar;
 	env[n] = NULL;
@@ -574,24 +606,32 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 	what = "cannot create the spool";
 	if ((r->spool = spool_open()) == NULL)
 		goto fail;
-	what = "cannot create pipes";
-	if (pipe2(outp, O_CLOEXEC | O_NONBLOCK) == -1 ||
-	    pipe2(errp, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	/* A bridge makes the terminal for its command itself. */
+	r->tty = (req->flags & RUN_TTY) && sidefd == -1;
+	what = r->tty ? "cannot create a terminal" : "cannot create pipes";
+	if (r->tty && (outp[0] = pty_open(req->tty_rows, req->tty_cols,
+	    &outp[1])) == -1)
+		goto fail;
+	if ((!r->tty && (pipe2(outp, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(errp, O_CLOEXEC | O_NONBLOCK) == -1)) ||
 	    pipe2(exp, O_CLOEXEC | O_NONBLOCK) == -1)
 		goto fail;
-	/* The command's ends block, as a program expects of its stdout. */
-	fcntl(outp[1], F_SETFL, 0);
-	fcntl(errp[1], F_SETFL, 0);
-	fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
-	fcntl(errp[0], F_SETPIPE_SZ, PIPE_SIZE);
+	if (!r->tty) {
+		/* The command's ends block, as a program expects. */
+		fcntl(outp[1], F_SETFL, 0);
+		fcntl(errp[1], F_SETFL, 0);
+		fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
+		fcntl(errp[0], F_SETPIPE_SZ, PIPE_SIZE);
+	}
 
 	what = "cannot fork";
 	r->started = loop_now();
-	if ((r->pid = run_spawn(req, cwdfd, outp[1], errp[1], exp[1], sidefd,
-	    sidefd != -1 ? bargv : argv, env)) == -1)
+	if ((r->pid = run_spawn(req, cwdfd, outp[1], r->tty ? outp[1] :
+	    errp[1], exp[1], sidefd, sidefd != -1 ? bargv : argv, env)) == -1)
 		goto fail;
 	close(outp[1]);
-	close(errp[1]);
+	if (errp[1] != -1)
+		close(errp[1]);
 	close(exp[1]);
 	outp[1] = errp[1] = exp[1] = -1;
 	r->pipe[0] = outp[0];
@@ -623,6 +663,8 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 		return NULL;
 	}
 	for (i = 0; i < 2; i++) {
+		if (r->pipe[i] == -1)
+			continue;	/* a terminal: one stream */
 		r->pipe_io[i] = loop_io_add(r->pipe[i], EPOLLIN, run_pipe_cb,
 		    r);
 		if (r->pipe_io[i] == NULL) {

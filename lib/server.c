@@ -53,6 +53,7 @@ struct flight {
 	uint64_t		 id;
 	struct run		*run;
 	int			 keep;
+	int			 tty;		/* on a terminal (--tty) */
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
 	int			 busy;		/* waiters being walked */
@@ -470,6 +471,7 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	memcpy(f->key, req->key, req->keylen);
 	f->keylen = req->keylen;
 	f->id = ++srv.next_id;
+	f->tty = (req->flags & RUN_TTY) != 0;
 	f->side = -1;
 	TAILQ_INIT(&f->waiters);
 	if (req->url != NULL)
@@ -702,6 +704,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
+	j.tty = (uint32_t)f->tty;
 	proto_encode_joined(&c->out, &j);
 	if (req.flags & RUN_DETACH) {
 		c->state = CONN_CLOSING;
@@ -730,7 +733,7 @@ conn_status(struct conn *c)
 		s.pid = run_pid(f->run);
 		s.waiters = f->nwaiters;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
-		    (f->keep ? STATUS_KEEP : 0);
+		    (f->keep ? STATUS_KEEP : 0) | (f->tty ? STATUS_TTY : 0);
 		if (f->joinable && run_finished(f->run)) {
 			s.flags |= STATUS_LINGER;
 			s.linger_ms = loop_timer_left(f->linger);

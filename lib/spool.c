@@ -147,6 +147,32 @@ spool_write(struct spool *sp, const char *buf, ssize_t n)
 	return 0;
 }
 
+/* Make the file (or take the spare) for the first output. */
+static int
+spool_make(struct spool *sp)
+{
+	if (sp->fd != -1)
+		return 0;
+	if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
+		return -1;
+	spare = -1;
+	return 0;
+}
+
+/*
+ * Append n bytes of stream's output that the caller has read itself (from
+ * a terminal, which splice cannot read). -1 if the spool could not take
+ * them: they are lost.
+ */
+int
+spool_append(struct spool *sp, int stream, const void *buf, size_t n)
+{
+	if (spool_make(sp) == -1 || spool_write(sp, buf, (ssize_t)n) == -1)
+		return -1;
+	sp->size += n;
+	return spool_mark(sp, stream);
+}
+
 /*
  * Move what a pipe holds into the file with read and write. The file is
  * made (or the spare taken) only once there is output to put in it.
@@ -159,11 +185,8 @@ spool_copy(struct spool *sp, int pipefd)
 
 	if ((n = read(pipefd, buf, sizeof(buf))) <= 0)
 		return n;
-	if (sp->fd == -1) {
-		if ((sp->fd = spare) == -1 && (sp->fd = spool_tmpfile()) == -1)
-			return -1;
-		spare = -1;
-	}
+	if (spool_make(sp) == -1)
+		return -1;
 	return spool_write(sp, buf, n) == -1 ? -1 : n;
 }
 

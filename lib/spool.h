@@ -16,6 +16,7 @@ void		 spool_prepare(void);
 void		 spool_drop_spare(void);
 void		 spool_free(struct spool *);
 ssize_t		 spool_fill(struct spool *, int, int);
+int		 spool_append(struct spool *, int, const void *, size_t);
 int		 spool_fd(const struct spool *);
 uint64_t	 spool_bytes(const struct spool *);
 size_t		 spool_segments(const struct spool *);

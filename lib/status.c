@@ -132,6 +132,8 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	char	buf[64];
 
 	cells[0] = key_escape(r->key, r->keylen);
+	if (cells[0] != NULL && (r->flags & STATUS_TTY))
+		status_append(&cells[0], " (tty)");
 	if (cells[0] != NULL && (r->flags & STATUS_DETACHED))
 		status_append(&cells[0], " (detached)");
 	if (cells[0] != NULL && (r->flags & STATUS_LINGER)) {
@@ -295,8 +297,9 @@ status_print_json(const struct status *st, FILE *f)
 		    (unsigned long long)r->age_ms, r->waiters,
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
-		fprintf(f, ",\"joinable\":%s,\"keep\":%s,\"lingering\":%s,"
-		    "\"linger_left_ms\":%llu,\"backend\":",
+		fprintf(f, ",\"tty\":%s,\"joinable\":%s,\"keep\":%s,"
+		    "\"lingering\":%s,\"linger_left_ms\":%llu,\"backend\":",
+		    (r->flags & STATUS_TTY) ? "true" : "false",
 		    (r->flags & STATUS_DETACHED) ? "false" : "true",
 		    (r->flags & STATUS_KEEP) ? "true" : "false",
 		    (r->flags & STATUS_LINGER) ? "true" : "false",

@@ -801,3 +801,26 @@ end"
 	outs_are "$(printf 'start h1\nend h1')" 2
 	[ "$(cat count)" = "h1 1" ]
 }
+
+# --- --tty -------------------------------------------------------------------
+
+@test "--tty with a backend: the leading host makes the terminal; every host gets its bytes on stdout" {
+	local cmd p1 p2
+	start_hosts 1 2
+	cmd="[ -t 1 ] && [ -t 2 ] && echo \"tty on \$SFRUN_HOST_ID\"; echo err >&2; $(gate go); printf 'a\\nb\\n'"
+	hspawn h1 1 --tty -k tb -c "$cmd"
+	p1=$LASTPID
+	wait_for grep -q 'tty on h1' h1.out
+	hspawn h2 2 --tty -k tb -c "$cmd"
+	p2=$LASTPID
+	wait_for grep -q 'tty on h1' h2.out
+	role_is 2 tb follower
+	touch go
+	reaped "$p1" 0
+	reaped "$p2" 0
+	printf 'tty on h1\nerr\na\nb\n' >want
+	cmp want h1.out
+	cmp want h2.out
+	[ ! -s h1.err ]
+	[ ! -s h2.err ]
+}

@@ -52,6 +52,7 @@ static inline void
 same_run(const struct proto_run *d, const struct proto_run *m)
 {
 	MUST(d->flags == m->flags && d->umask == m->umask);
+	MUST(d->tty_rows == m->tty_rows && d->tty_cols == m->tty_cols);
 	MUST(d->join_window_ms == m->join_window_ms &&
 	    d->run_timeout_ms == m->run_timeout_ms &&
 	    d->kill_after_ms == m->kill_after_ms &&

@@ -80,12 +80,12 @@ frame_joined(const uint8_t *p, uint32_t len)
 
 	if (proto_decode_joined(p, len, &m) == -1)
 		return;
-	MUST(m.led <= 1);
+	MUST(m.led <= 1 && m.tty <= 1);
 	MUST(proto_encode_joined(&b, &m) == 0);
 	q = again(&b, MSG_JOINED, p, len, 1, &qlen);
 	MUST(proto_decode_joined(q, qlen, &m2) == 0);
 	MUST(m2.run_id == m.run_id && m2.age_ms == m.age_ms &&
-	    m2.led == m.led && m2.waiters == m.waiters);
+	    m2.led == m.led && m2.waiters == m.waiters && m2.tty == m.tty);
 	pbuf_free(&b);
 }
 

@@ -13,7 +13,7 @@
  * Where the key length sits in a MSG_RUN payload: flags, umask, four u64
  * durations and PROTO_NLIMITS pairs of u64 come first.
  */
-#define RUN_KEYLEN_OFF	(4 + 4 + 4 * 8 + PROTO_NLIMITS * 2 * 8)
+#define RUN_KEYLEN_OFF	(4 + 4 + 4 * 8 + 2 * 4 + PROTO_NLIMITS * 2 * 8)
 
 #define FUZZ_ROUNDS	4000
 
@@ -144,6 +144,10 @@ flags_round_trip(int backend)
 		} else {
 			sample_run(&m);
 			m.flags = u;
+			if (u & RUN_TTY) {
+				m.tty_rows = 24;
+				m.tty_cols = 80;
+			}
 		}
 		ok &= decode_run(buf, run_payload(&m, buf, sizeof(buf)),
 		    &d) == 0 && (backend ? d.backend_flags : d.flags) == u;
@@ -375,7 +379,7 @@ static void
 test_stream(void)
 {
 	struct pbuf		 out = { 0 }, in = { 0 };
-	struct proto_joined	 j = { 42, 7, 1, 3 };
+	struct proto_joined	 j = { 42, 7, 1, 3, 1 };
 	const uint8_t		*p;
 	uint32_t		 type, len, stream, got = 0, seen[64];
 	uint64_t		 end;
@@ -533,6 +537,24 @@ test_run(void)
 	run_rejects(&m, "run: unknown flag bit refused");
 	m.flags = 0x80000000U | RUN_KEEP;
 	run_rejects(&m, "run: high flag bit refused");
+	sample_run(&m);
+	m.flags = RUN_TTY;
+	run_rejects(&m, "run: a terminal of 0x0 refused");
+	m.tty_rows = 65536;
+	m.tty_cols = 80;
+	run_rejects(&m, "run: a terminal of 65536 rows refused");
+	m.tty_rows = 24;
+	m.tty_cols = 65536;
+	run_rejects(&m, "run: a terminal of 65536 columns refused");
+	m.flags = 0;
+	m.tty_cols = 80;
+	run_rejects(&m, "run: a terminal size without --tty refused");
+	m.flags = RUN_TTY;
+	m.tty_rows = 65535;
+	m.tty_cols = 1;
+	n = run_payload(&m, buf, sizeof(buf));
+	CHECK(decode_run(buf, n, &d) == 0 && d.tty_rows == 65535 &&
+	    d.tty_cols == 1, "run: a terminal of 65535x1 survives");
 	sample_run(&m);
 	m.umask = 01000;
 	run_rejects(&m, "run: umask over 0777 refused");
@@ -834,7 +856,7 @@ static void
 test_small(void)
 {
 	struct pbuf		b = { 0 };
-	struct proto_joined	j = { UINT64_MAX - 1, 1234, 1, 99 }, jd;
+	struct proto_joined	j = { UINT64_MAX - 1, 1234, 1, 99, 1 }, jd;
 	struct proto_counters	c = { 10, 20, 30, -1, 1 }, cd;
 	uint8_t			buf[64];
 	uint32_t		stream, v;
@@ -844,15 +866,17 @@ test_small(void)
 	proto_encode_joined(&b, &j);
 	n = only_frame(&b, MSG_JOINED, buf, sizeof(buf));
 	memset(&jd, 0, sizeof(jd));
-	CHECK(n == 24 && proto_decode_joined(buf, (uint32_t)n, &jd) == 0 &&
+	CHECK(n == 28 && proto_decode_joined(buf, (uint32_t)n, &jd) == 0 &&
 	    jd.run_id == j.run_id && jd.age_ms == j.age_ms && jd.led == 1 &&
-	    jd.waiters == 99, "joined: round trip");
-	CHECK(proto_decode_joined(buf, 23, &jd) == -1, "joined: short refused");
-	CHECK(proto_decode_joined(buf, 25, &jd) == -1,
+	    jd.waiters == 99 && jd.tty == 1, "joined: round trip");
+	CHECK(proto_decode_joined(buf, 27, &jd) == -1, "joined: short refused");
+	CHECK(proto_decode_joined(buf, 29, &jd) == -1,
 	    "joined: trailing byte refused");
 	v = 2;
+	memcpy(buf + 24, &v, 4);
+	CHECK(proto_decode_joined(buf, 28, &jd) == -1, "joined: tty 2 refused");
 	memcpy(buf + 16, &v, 4);
-	CHECK(proto_decode_joined(buf, 24, &jd) == -1, "joined: led 2 refused");
+	CHECK(proto_decode_joined(buf, 28, &jd) == -1, "joined: led 2 refused");
 	pbuf_free(&b);
 
 	proto_encode_data(&b, 0, 0);
@@ -1220,7 +1244,7 @@ static int
 encode_after_consume(int k, size_t fill, size_t eat)
 {
 	struct pbuf		 b = { 0 };
-	struct proto_joined	 j = { 5, 6, 0, 7 }, jd;
+	struct proto_joined	 j = { 5, 6, 0, 7, 0 }, jd;
 	struct proto_done	 done, dd;
 	struct proto_run	 m, md;
 	const uint8_t		*p;
@@ -1331,6 +1355,10 @@ run_sane(const struct proto_run *m, const uint8_t *p, uint32_t len)
 	uint32_t	 i, nul;
 
 	if (m->flags & ~RUN_FLAGS_ALL || m->umask > 0777)
+		return 0;
+	if ((m->flags & RUN_TTY) ? m->tty_rows == 0 || m->tty_rows > 65535 ||
+	    m->tty_cols == 0 || m->tty_cols > 65535 : m->tty_rows != 0 ||
+	    m->tty_cols != 0)
 		return 0;
 	if (m->keylen == 0 || m->keylen > PROTO_KEY_MAX ||
 	    m->key < (const char *)p || m->key + m->keylen > end ||
@@ -1470,7 +1498,8 @@ test_fuzz(void)
 		}
 		rc = proto_decode_joined(buf, len, &joined);
 		odd[2] |= rc != 0 && rc != -1;
-		odd[2] |= rc == 0 && (len != 24 || joined.led > 1);
+		odd[2] |= rc == 0 && (len != 28 || joined.led > 1 ||
+		    joined.tty > 1);
 		rc = proto_decode_data(buf, len, &stream, &end);
 		odd[3] |= rc != 0 && rc != -1;
 		odd[3] |= rc == 0 && (len != 16 || stream > 1);
