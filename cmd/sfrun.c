@@ -26,7 +26,8 @@ enum {
 	OPT_FALLBACK,
 	OPT_LEASE,
 	OPT_BACKEND_LINGER,
-	OPT_TTY
+	OPT_TTY,
+	OPT_FRESH
 };
 
 static const struct option longopts[] = {
@@ -41,6 +42,7 @@ static const struct option longopts[] = {
 	{ "keep",		no_argument,	   NULL, OPT_KEEP },
 	{ "linger",		required_argument, NULL, OPT_LINGER },
 	{ "tty",		no_argument,	   NULL, OPT_TTY },
+	{ "fresh",		no_argument,	   NULL, OPT_FRESH },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "quiet",		no_argument,	   NULL, 'q' },
 	{ "socket",		required_argument, NULL, 'S' },
@@ -78,6 +80,8 @@ usage(FILE *f)
 "      --kill-after DUR   SIGKILL this long after SIGTERM (default 5s)\n"
 "  -w, --join-window DUR  join only a run younger than DUR\n"
 "  -n, --no-join          exit 75 if the key is already running\n"
+"      --fresh            only a run that starts after this call: wait for\n"
+"                         the one in flight to end, then share the next\n"
 "  -d, --detach           start or join, then return at once\n"
 "      --keep             finish the run even if every waiter leaves\n"
 "      --linger DUR       keep the finished result joinable for DUR\n"
@@ -231,6 +235,9 @@ main(int argc, char *argv[])
 			break;
 		case OPT_TTY:
 			o.flags |= RUN_TTY;
+			break;
+		case OPT_FRESH:
+			o.flags |= RUN_FRESH;
 			break;
 		case 'v':
 			o.verbose = 1;

@@ -97,7 +97,7 @@ proto_limit(uint32_t type)
 	case MSG_ERROR:
 		return PROTO_TEXT_MAX;
 	case MSG_STATUS_RUN:
-		return 44 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX + 16 +
+		return 48 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX + 16 +
 		    PROTO_HOLDER_MAX;
 	case MSG_STATUS_END:
 		return 32;
@@ -539,6 +539,7 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	f |= put_u64(b, m->bytes);
 	f |= put_u32(b, (uint32_t)m->pid);
 	f |= put_u32(b, m->waiters);
+	f |= put_u32(b, m->queued);
 	f |= put_u32(b, m->flags);
 	f |= put_u64(b, m->linger_ms);
 	f |= put_u32(b, m->keylen);
@@ -566,6 +567,7 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 	m->bytes = get_u64(&r);
 	m->pid = (int32_t)get_u32(&r);
 	m->waiters = get_u32(&r);
+	m->queued = get_u32(&r);
 	m->flags = get_u32(&r);
 	m->linger_ms = get_u64(&r);
 	m->keylen = get_u32(&r);

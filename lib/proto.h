@@ -65,7 +65,8 @@ enum msg_type {
 #define RUN_DETACH	0x02	/* answer MSG_JOINED, then leave */
 #define RUN_NOJOIN	0x04	/* MSG_BUSY if the key is in flight */
 #define RUN_TTY		0x08	/* on a pseudo-terminal of tty_rows x tty_cols */
-#define RUN_FLAGS_ALL	0x0f
+#define RUN_FRESH	0x10	/* only a run that starts after this request */
+#define RUN_FLAGS_ALL	0x1f
 
 /* MSG_RUN backend flags. */
 #define BACKEND_RERUN		0x01	/* --on-leader-loss rerun */
@@ -130,6 +131,7 @@ struct proto_status_run {
 	uint64_t	 bytes;		/* stdout and stderr so far */
 	int32_t		 pid;
 	uint32_t	 waiters;
+	uint32_t	 queued;	/* --fresh callers waiting for the next */
 	uint32_t	 flags;		/* STATUS_* */
 	uint64_t	 linger_ms;	/* STATUS_LINGER: time left */
 	char		 key[PROTO_KEY_MAX + 1];

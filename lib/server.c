@@ -59,6 +59,8 @@ struct flight {
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
+	TAILQ_HEAD(, conn)	 fresh;		/* --fresh: wait for its end */
+	unsigned		 nfresh;
 
 	/* A run through the Redis backend: what its bridge reports. */
 	int			 side;		/* -1: none */
@@ -73,6 +75,7 @@ struct flight {
 enum conn_state {
 	CONN_HELLO,		/* expecting MSG_HELLO */
 	CONN_REQUEST,		/* expecting a request */
+	CONN_QUEUED,		/* --fresh: waits for its flight to end */
 	CONN_WAITING,		/* a waiter of a flight */
 	CONN_CLOSING		/* closed once its output is written */
 };
@@ -92,7 +95,9 @@ struct conn {
 	struct loop_timer	*stall;
 
 	struct flight		*flight;
-	TAILQ_ENTRY(conn)	 wentry;
+	TAILQ_ENTRY(conn)	 wentry;	/* in waiters, or in fresh */
+	uint8_t			*req;		/* CONN_QUEUED: its request */
+	uint32_t		 reqlen;
 	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
@@ -131,6 +136,10 @@ static struct {
 
 static int	conn_flush(struct conn *);
 static void	conn_close(struct conn *, const char *);
+static void	conn_join(struct conn *, struct flight *,
+		    const struct proto_run *, int);
+static void	conn_fail(struct conn *, const char *);
+static void	flight_fresh_next(struct flight *);
 
 static int
 flight_cmp(struct flight *a, struct flight *b)
@@ -280,6 +289,7 @@ flight_done(void *arg)
 	 */
 	loop_timer_set(srv.spare, 0);
 	flight_output(f);	/* the rest of the output, and the end */
+	flight_fresh_next(f);
 	flight_maybe_free(f);
 }
 
@@ -474,6 +484,7 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	f->tty = (req->flags & RUN_TTY) != 0;
 	f->side = -1;
 	TAILQ_INIT(&f->waiters);
+	TAILQ_INIT(&f->fresh);
 	if (req->url != NULL)
 		f->run = flight_bridge(f, req, cwdfd, cause, clen);
 	else
@@ -523,8 +534,8 @@ conn_fill(struct conn *c)
 	int			 stream, frames = 0;
 	uint64_t		 end;
 
-	if (f == NULL || c->done_sent)
-		return;
+	if (f == NULL || c->done_sent || c->state == CONN_QUEUED)
+		return;		/* --fresh: not this run's output */
 	sp = run_spool(f->run);
 	n = spool_segments(sp);
 	while (c->seg < n && frames < FILL_FRAMES) {
@@ -605,6 +616,17 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/* Close the descriptors that came with the request. */
+static void
+conn_drop_fds(struct conn *c)
+{
+	int	i;
+
+	for (i = 0; i < c->nrfds; i++)
+		close(c->rfds[i]);
+	c->nrfds = 0;
+}
+
 /*
  * Close a connection. A waiter leaving a run that has not ended may be its
  * last: then the run is cancelled and its key freed, unless it is kept.
@@ -613,11 +635,13 @@ static void
 conn_close(struct conn *c, const char *why)
 {
 	struct flight	*f = c->flight;
-	int		 i;
 
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
-	if (f != NULL) {
+	if (f != NULL && c->state == CONN_QUEUED) {
+		TAILQ_REMOVE(&f->fresh, c, wentry);
+		f->nfresh--;
+	} else if (f != NULL) {
 		TAILQ_REMOVE(&f->waiters, c, wentry);
 		f->nwaiters--;
 		if (f->nwaiters == 0 && !f->keep && !run_finished(f->run)) {
@@ -626,8 +650,10 @@ conn_close(struct conn *c, const char *why)
 		}
 		flight_maybe_free(f);
 	}
-	for (i = 0; i < c->nrfds; i++)
-		close(c->rfds[i]);
+	if (c->req != NULL)
+		explicit_bzero(c->req, c->reqlen);	/* a password, maybe */
+	free(c->req);
+	conn_drop_fds(c);
 	loop_io_del(c->io);
 	close(c->fd);
 	loop_timer_free(c->stall);
@@ -645,17 +671,132 @@ conn_stall_cb(void *arg)
 	conn_close(arg, "dropped: no whole request in time");
 }
 
+/*
+ * Make c a waiter of f (or, with --detach, tell it the run and close):
+ * MSG_JOINED, then the run's output from its first byte.
+ */
+static void
+conn_join(struct conn *c, struct flight *f, const struct proto_run *req,
+    int led)
+{
+	struct proto_joined	j;
+
+	if (!led)
+		srv.counters.invocations_joined++;
+	srv.counters.invocations_total++;
+	if (req->flags & (RUN_KEEP | RUN_DETACH))
+		f->keep = 1;
+	if (req->linger_ms > f->linger_ms)
+		f->linger_ms = req->linger_ms;
+	memset(&j, 0, sizeof(j));
+	j.led = (uint32_t)led;
+	j.run_id = f->id;
+	j.age_ms = loop_now() - run_started(f->run);
+	j.waiters = f->nwaiters + ((req->flags & RUN_DETACH) ? 0 : 1);
+	j.tty = (uint32_t)f->tty;
+	proto_encode_joined(&c->out, &j);
+	loop_timer_stop(c->stall);
+	if (req->flags & RUN_DETACH) {
+		c->state = CONN_CLOSING;
+		return;
+	}
+	c->state = CONN_WAITING;
+	c->flight = f;
+	TAILQ_INSERT_TAIL(&f->waiters, c, wentry);
+	f->nwaiters++;
+}
+
+/*
+ * --fresh with a run of the key in flight: c waits, without its output,
+ * for that run to end, keeping its request (and working directory) in case
+ * it is the one to lead the next.
+ */
+static void
+conn_queue(struct conn *c, struct flight *f, const uint8_t *payload,
+    uint32_t len)
+{
+	if ((c->req = malloc(len)) == NULL) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	memcpy(c->req, payload, len);
+	c->reqlen = len;
+	c->state = CONN_QUEUED;
+	c->flight = f;
+	TAILQ_INSERT_TAIL(&f->fresh, c, wentry);
+	f->nfresh++;
+	loop_timer_stop(c->stall);
+}
+
+/*
+ * The run that --fresh callers waited for has ended. They share one run
+ * that starts after they arrived: the key's run in flight if one started
+ * meanwhile (after --forget, or a take-over by --join-window), else a new
+ * one led by the first of them, with its request. Each is then a waiter
+ * as if it had just joined.
+ */
+static void
+flight_fresh_next(struct flight *f)
+{
+	struct proto_run	 req;
+	struct flight		*g;
+	struct conn		*c, *lead = NULL;
+	const char		*errstr;
+	char			 cause[256] = "";
+
+	if (f->nfresh == 0)
+		return;
+	f->busy = 1;
+	g = flight_find(f->key, f->keylen);
+	if (g != NULL && run_finished(g->run)) {
+		flight_detach(g);	/* lingering: not fresh */
+		if (g != f)
+			flight_maybe_free(g);
+		g = NULL;
+	}
+	if (g == NULL && srv.stopping)
+		strlcpy(cause, "the server is shutting down; no new runs",
+		    sizeof(cause));
+	else if (g == NULL) {
+		lead = TAILQ_FIRST(&f->fresh);
+		if (proto_decode_run(lead->req, lead->reqlen, &req, &errstr) ==
+		    -1)
+			strlcpy(cause, errstr, sizeof(cause));
+		else
+			g = flight_start(&req, lead->rfds[0], cause,
+			    sizeof(cause));
+	}
+	while ((c = TAILQ_FIRST(&f->fresh)) != NULL) {
+		TAILQ_REMOVE(&f->fresh, c, wentry);
+		f->nfresh--;
+		c->flight = NULL;
+		c->state = CONN_REQUEST;
+		if (g == NULL)
+			conn_fail(c, cause);
+		else if (proto_decode_run(c->req, c->reqlen, &req, &errstr) ==
+		    -1)
+			conn_fail(c, errstr);
+		else
+			conn_join(c, g, &req, c == lead);
+		explicit_bzero(c->req, c->reqlen);
+		free(c->req);
+		c->req = NULL;
+		conn_drop_fds(c);
+		conn_flush(c);
+	}
+	f->busy = 0;
+}
+
 /* A run request: join the key's run in flight, or start one. */
 static void
 conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct proto_run	 req;
-	struct proto_joined	 j;
 	struct flight		*f;
 	struct stat		 st;
 	const char		*errstr;
 	char			 cause[256];
-	int			 cwdfd;
+	int			 cwdfd, led = 0;
 
 	if (proto_decode_run(payload, len, &req, &errstr) == -1) {
 		conn_fail(c, errstr);
@@ -681,7 +822,15 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		c->state = CONN_CLOSING;
 		return;
 	}
-	memset(&j, 0, sizeof(j));
+	if (f != NULL && (req.flags & RUN_FRESH)) {
+		if (!run_finished(f->run)) {
+			conn_queue(c, f, payload, len);
+			return;
+		}
+		flight_detach(f);	/* a lingering result is not fresh */
+		flight_maybe_free(f);
+		f = NULL;
+	}
 	if (f == NULL && srv.stopping) {	/* joining is still allowed */
 		conn_fail(c, "the server is shutting down; no new runs");
 		return;
@@ -692,29 +841,9 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 			conn_fail(c, cause);
 			return;
 		}
-		j.led = 1;
-	} else
-		srv.counters.invocations_joined++;
-	srv.counters.invocations_total++;
-	if (req.flags & (RUN_KEEP | RUN_DETACH))
-		f->keep = 1;
-	if (req.linger_ms > f->linger_ms)
-		f->linger_ms = req.linger_ms;
-
-	j.run_id = f->id;
-	j.age_ms = loop_now() - run_started(f->run);
-	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
-	j.tty = (uint32_t)f->tty;
-	proto_encode_joined(&c->out, &j);
-	if (req.flags & RUN_DETACH) {
-		c->state = CONN_CLOSING;
-		return;
+		led = 1;
 	}
-	c->state = CONN_WAITING;
-	c->flight = f;
-	TAILQ_INSERT_TAIL(&f->waiters, c, wentry);
-	f->nwaiters++;
-	loop_timer_stop(c->stall);
+	conn_join(c, f, &req, led);
 }
 
 /* Describe every run to a --status client. */
@@ -732,6 +861,7 @@ conn_status(struct conn *c)
 		s.bytes = spool_bytes(run_spool(f->run));
 		s.pid = run_pid(f->run);
 		s.waiters = f->nwaiters;
+		s.queued = f->nfresh;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
 		    (f->keep ? STATUS_KEEP : 0) | (f->tty ? STATUS_TTY : 0);
 		if (f->joinable && run_finished(f->run)) {
@@ -821,7 +951,7 @@ conn_read(struct conn *c)
 	const char	*errstr = NULL;
 	uint32_t	 type, plen;
 	ssize_t		 n;
-	int		 used, i;
+	int		 used;
 
 	if (pbuf_reserve(&c->in, READ_CHUNK) == -1) {
 		conn_close(c, "out of memory");
@@ -836,7 +966,8 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == CONN_WAITING || c->state == CONN_CLOSING) {
+	if (c->state == CONN_WAITING || c->state == CONN_QUEUED ||
+	    c->state == CONN_CLOSING) {
 		conn_close(c, "dropped: sent data while waiting");
 		return;
 	}
@@ -854,11 +985,8 @@ conn_read(struct conn *c)
 		explicit_bzero(c->in.data + c->in.off, (size_t)used);
 		pbuf_consume(&c->in, (size_t)used);
 	}
-	if (c->state != CONN_HELLO && c->state != CONN_REQUEST) {
-		for (i = 0; i < c->nrfds; i++)	/* the request is done */
-			close(c->rfds[i]);
-		c->nrfds = 0;
-	}
+	if (c->state == CONN_WAITING || c->state == CONN_CLOSING)
+		conn_drop_fds(c);	/* the request is done */
 	conn_flush(c);
 }
 

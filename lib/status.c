@@ -148,7 +148,10 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	cells[2] = strdup(buf);
 	status_age(r->age_ms, buf, sizeof(buf));
 	cells[3] = strdup(buf);
-	snprintf(buf, sizeof(buf), "%u", r->waiters);
+	if (r->queued > 0)	/* --fresh callers waiting for the next run */
+		snprintf(buf, sizeof(buf), "%u+%u", r->waiters, r->queued);
+	else
+		snprintf(buf, sizeof(buf), "%u", r->waiters);
 	cells[4] = strdup(buf);
 	status_human_bytes(r->bytes, buf, sizeof(buf));
 	cells[5] = strdup(buf);
@@ -292,9 +295,9 @@ status_print_json(const struct status *st, FILE *f)
 		fputs(i > 0 ? ",{\"key\":" : "{\"key\":", f);
 		status_json_string(f, r->key, r->keylen);
 		fprintf(f, ",\"run_id\":%llu,\"pid\":%d,\"age_ms\":%llu,"
-		    "\"waiters\":%u,\"output_bytes\":%llu,\"command\":",
-		    (unsigned long long)r->run_id, r->pid,
-		    (unsigned long long)r->age_ms, r->waiters,
+		    "\"waiters\":%u,\"queued\":%u,\"output_bytes\":%llu,"
+		    "\"command\":", (unsigned long long)r->run_id, r->pid,
+		    (unsigned long long)r->age_ms, r->waiters, r->queued,
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
 		fprintf(f, ",\"tty\":%s,\"joinable\":%s,\"keep\":%s,"

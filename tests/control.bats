@@ -15,13 +15,6 @@ refused() {
 	[ "$rc" = 125 ]
 }
 
-# A prefix that puts SIGINT back to its default before exec'ing the rest
-# (a background job of a script starts with SIGINT ignored; a terminal's
-# Ctrl-C reaches a foreground program with the default action).
-SIGDFL=(python3 -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execv(sys.argv[1], sys.argv[1:])')
-
 # three_waiters KEY: a leads a run of KEY (counted in ./count; "one", gate
 # go, "two"), then b (SIGINT at its default) and c join; pids in the
 # caller's a, b and c.

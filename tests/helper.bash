@@ -9,6 +9,13 @@ BUILD=${SFRUN_BUILD:-$TOP/build}	# make check SANITIZE=1 sets it
 SFRUN="$BUILD/sfrun"
 SFRUND="$BUILD/sfrund"
 
+# A prefix that puts SIGINT back to its default before exec'ing the rest
+# (a background job of a script starts with SIGINT ignored; a terminal's
+# Ctrl-C reaches a foreground program with the default action).
+SIGDFL=(python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])')
+
 # Pids of a test's background processes; teardown kills those still alive.
 BGPIDS=()
 # Gate files (names in $WORK) teardown creates to release gated commands.

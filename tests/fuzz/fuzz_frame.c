@@ -156,14 +156,15 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	MUST(m->key[PROTO_KEY_MAX] == '\0');
 	MUST(m->command[PROTO_COMMAND_MAX] == '\0');
 	MUST(m->holder[PROTO_HOLDER_MAX] == '\0' && m->backend <= ROLE_LOCAL);
-	MUST((m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER)) ==
-	    0);
+	MUST((m->flags & ~(STATUS_DETACHED | STATUS_KEEP | STATUS_LINGER |
+	    STATUS_TTY)) == 0);
 	MUST(proto_encode_status_run(&b, m) == 0);
 	q = again(&b, MSG_STATUS_RUN, p, len, 1, &qlen);
 	MUST(proto_decode_status_run(q, qlen, m2) == 0);
 	MUST(m2->run_id == m->run_id && m2->age_ms == m->age_ms &&
 	    m2->bytes == m->bytes && m2->pid == m->pid &&
-	    m2->waiters == m->waiters && m2->flags == m->flags &&
+	    m2->waiters == m->waiters && m2->queued == m->queued &&
+	    m2->flags == m->flags &&
 	    m2->linger_ms == m->linger_ms);
 	MUST(m2->keylen == m->keylen &&
 	    memcmp(m2->key, m->key, m->keylen) == 0);

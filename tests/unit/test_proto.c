@@ -1044,7 +1044,8 @@ test_status_run(void)
 	m.bytes = UINT64_MAX;
 	m.pid = 4242;
 	m.waiters = 3;
-	m.flags = STATUS_KEEP;
+	m.queued = 5;
+	m.flags = STATUS_KEEP | STATUS_TTY;
 	memcpy(m.key, "report\n", 7);
 	m.keylen = 7;
 	strlcpy(m.command, "./slow-report.sh --all", sizeof(m.command));
@@ -1057,7 +1058,8 @@ test_status_run(void)
 	CHECK(n > 0 && proto_decode_status_run(buf, (uint32_t)n, &d) == 0,
 	    "status run: decodes");
 	CHECK(d.run_id == 17 && d.age_ms == 2500 && d.bytes == UINT64_MAX &&
-	    d.pid == 4242 && d.waiters == 3 && d.flags == STATUS_KEEP,
+	    d.pid == 4242 && d.waiters == 3 && d.queued == 5 &&
+	    d.flags == (STATUS_KEEP | STATUS_TTY),
 	    "status run: numbers survive");
 	CHECK(d.keylen == 7 && memcmp(d.key, "report\n", 7) == 0 &&
 	    d.key[7] == '\0', "status run: key survives, terminated");
@@ -1068,7 +1070,7 @@ test_status_run(void)
 	    "status run: backend role, gen and holder survive");
 
 	/* The backend role: every known one, and the first unknown. */
-	role = 48 + m.keylen + 4 + strlen(m.command);
+	role = 52 + m.keylen + 4 + strlen(m.command);
 	memcpy(&save, buf + role, 4);
 	CHECK(save == ROLE_FOLLOWER, "status run: role after the command");
 	ok = 1;
@@ -1112,14 +1114,14 @@ test_status_run(void)
 	CHECK(ok, "status run: every truncation refused");
 	CHECK(proto_decode_status_run(buf, (uint32_t)n + 1, &d) == -1,
 	    "status run: trailing byte refused");
-	memcpy(&u, buf + 44, 4);
-	CHECK(u == 7, "status run: key length at offset 44");
+	memcpy(&u, buf + 48, 4);
+	CHECK(u == 7, "status run: key length at offset 48");
 	u = PROTO_KEY_MAX + 1;
-	memcpy(buf + 44, &u, 4);
+	memcpy(buf + 48, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
 	    "status run: key length over the max refused");
 	u = UINT32_MAX;
-	memcpy(buf + 44, &u, 4);
+	memcpy(buf + 48, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
 	    "status run: key length UINT32_MAX refused");
 	pbuf_free(&b);
