@@ -824,3 +824,29 @@ end"
 	[ ! -s h1.err ]
 	[ ! -s h2.err ]
 }
+
+# --- --fresh -----------------------------------------------------------------
+
+# hqueued_is N KEY Q: on host N, Q --fresh callers wait for the end of KEY's run.
+hqueued_is() {
+	[ "$(hjson "$1" '[r["queued"] for r in R if r["key"] == A[0]][0]' "$2" 2>/dev/null)" = "$3" ]
+}
+
+@test "--fresh with a backend holds per host: a caller queued behind its host's run leads the next generation" {
+	local pa pq
+	start_hosts 1
+	hspawn a 1 -k fr -c "$HCMD"
+	pa=$LASTPID
+	wait_for role_is 1 fr leader 1
+	hspawn q 1 --fresh -k fr -c "$HCMD"
+	pq=$LASTPID
+	wait_for hqueued_is 1 fr 1
+	[ ! -s q.out ]
+	touch go.h1
+	reaped "$pa" 21
+	reaped "$pq" 21
+	[ "$(cat count)" = "h1 1
+h1 2" ]
+	[ "$(cat q.out)" = "start h1
+end h1" ]
+}

@@ -98,7 +98,7 @@ _sfrun()
 	local -a sock=() keys=()
 	local opts='-k --key -c --command -t --timeout --run-timeout
 	    --kill-after -w --join-window -n --no-join -d --detach --keep
-	    --linger --tty -v --verbose -q --quiet -S --socket --backend
+	    --linger --tty --fresh -v --verbose -q --quiet -S --socket --backend
 	    --backend-prefix --on-leader-loss --fallback --lease
 	    --backend-linger --status --json --forget --stop-server -h --help
 	    -V --version --'
