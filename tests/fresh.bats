@@ -16,6 +16,11 @@ queued_is() {
 	[ "$(field "$1" queued 2>/dev/null)" = "$2" ]
 }
 
+# in_flight KEY: "first" leads run 1 of KEY and waits on it; pid in $LASTPID.
+in_flight() {
+	spawn_waiter first "$1" 1 "$SFRUN" -k "$1" -c "$CMD"
+}
+
 # run_id_is KEY ID: KEY's joinable run is run ID.
 run_id_is() {
 	[ "$(field "$1" run_id 2>/dev/null)" = "$2" ]
@@ -23,9 +28,8 @@ run_id_is() {
 
 @test "--fresh: five callers arriving during a run share exactly one next run, which starts after the first ended" {
 	local p0 i pids=()
-	spawn first "$SFRUN" -k f -c "$CMD"
+	in_flight f
 	p0=$LASTPID
-	wait_for has_waiters f 1
 	for i in 1 2 3 4 5; do
 		spawn "fresh$i" "$SFRUN" --fresh -k f -c "$CMD"
 		pids+=("$LASTPID")
@@ -72,9 +76,8 @@ end 2" ]
 
 @test "--fresh: Ctrl-C of a queued caller ends that caller only" {
 	local p0 p1 p2
-	spawn first "$SFRUN" -k c -c "$CMD"
+	in_flight c
 	p0=$LASTPID
-	wait_for has_waiters c 1
 	spawn q1 "$SFRUN" --fresh -k c -c "$CMD"
 	p1=$LASTPID
 	spawn q2 "${SIGDFL[@]}" "$SFRUN" --fresh -k c -c "$CMD"
@@ -95,9 +98,8 @@ end 2" ]
 
 @test "--fresh: the queue's leader leaving before its run starts: the next one leads, with its environment" {
 	local p0 p1 p2
-	spawn first "$SFRUN" -k q -c "$CMD"
+	in_flight q
 	p0=$LASTPID
-	wait_for has_waiters q 1
 	MARK=first spawn q1 "$SFRUN" --fresh -k q -c "$CMD"
 	p1=$LASTPID
 	wait_for queued_is q 1
@@ -116,9 +118,8 @@ end 2" ]
 
 @test "--fresh: the last waiter of the run in flight leaving cancels it; the queued callers' run follows its end" {
 	local p0 p1
-	spawn first "${SIGDFL[@]}" "$SFRUN" -k x -c "trap 'echo term >>log; exit 1' TERM; $CMD"
+	spawn_waiter first x 1 "${SIGDFL[@]}" "$SFRUN" -k x -c "trap 'echo term >>log; exit 1' TERM; $CMD"
 	p0=$LASTPID
-	wait_for has_waiters x 1
 	spawn q1 "$SFRUN" --fresh -k x -c "$CMD"
 	p1=$LASTPID
 	wait_for queued_is x 1
@@ -134,9 +135,8 @@ term" ]
 
 @test "--fresh: -n exits with the conflict status while a run is in flight; --timeout counts from arrival" {
 	local p0 t0 t1
-	spawn first "$SFRUN" -k n -c "$CMD"
+	in_flight n
 	p0=$LASTPID
-	wait_for has_waiters n 1
 	run --separate-stderr "$SFRUN" -n --fresh -k n -c "$CMD"
 	[ "$status" -eq 75 ]
 	[ -z "$output" ]
@@ -154,9 +154,8 @@ term" ]
 
 @test "--fresh -d: returns once the fresh run has started, which then runs without a waiter" {
 	local p0 pd
-	spawn first "$SFRUN" -k d -c "$CMD"
+	in_flight d
 	p0=$LASTPID
-	wait_for has_waiters d 1
 	spawn det "$SFRUN" -d --fresh -k d -c "$CMD"
 	pd=$LASTPID
 	wait_for queued_is d 1
@@ -172,9 +171,8 @@ term" ]
 
 @test "--fresh: --status --json counts the queued callers" {
 	local p0
-	spawn first "$SFRUN" -k s -c "$CMD"
+	in_flight s
 	p0=$LASTPID
-	wait_for has_waiters s 1
 	[ "$(field s queued)" = 0 ]
 	spawn q1 "$SFRUN" --fresh -k s -c "$CMD"
 	wait_for queued_is s 1
