@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "duration.h"
+#include "fds.h"
 #include "key.h"
 #include "proto.h"
 #include "redisurl.h"
@@ -185,6 +186,7 @@ main(int argc, char *argv[])
 	const char		*backend = NULL;
 	int			 ch, status = 0, stop = 0, json = 0;
 
+	fds_std_open();
 	memset(&o, 0, sizeof(o));
 	o.kill_after_ms = 5000;
 	o.prefix = "sfrun:";

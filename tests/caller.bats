@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# The caller's side: closed and failing standard streams, nested calls,
+# -d and -q, make's jobserver, -E, and the messages a person reads.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+# start_server: a server is running on $SFRUN_SOCKET (started by a run).
+start_server() {
+	timeout 30 "$SFRUN" -k "start-$RANDOM" -- true
+	[ -n "$(server_pid)" ]
+}
+
+# closed_run REDIR ARGS...: sfrun ARGS with the stream REDIR closes
+# (>&-, 2>&- or <&-); its status in $RC, its stdout in c.out where open.
+closed_run() {
+	local redir=$1
+	shift
+	RC=0
+	case $redir in
+	'>&-') timeout 30 "$SFRUN" "$@" >&- 2>c.err || RC=$? ;;
+	'2>&-') timeout 30 "$SFRUN" "$@" 2>&- >c.out || RC=$? ;;
+	'<&-') timeout 30 "$SFRUN" "$@" <&- >c.out 2>c.err || RC=$? ;;
+	esac
+	echo "$redir: exit $RC"
+}
+
+@test "a closed stdout: the output is discarded, the status is the command's" {
+	start_server
+	closed_run '>&-' -k x -- sh -c 'echo hi; sleep 0.2; exit 4'
+	[ "$RC" -eq 4 ]
+	[ ! -s c.err ]
+}
+
+@test "a closed stderr or stdin: the status is the command's" {
+	start_server
+	closed_run '2>&-' -k x -- sh -c 'echo out; echo err >&2; sleep 0.2; exit 4'
+	[ "$RC" -eq 4 ]
+	[ "$(cat c.out)" = out ]
+	closed_run '<&-' -k y -- sh -c 'echo out; sleep 0.2; exit 5'
+	[ "$RC" -eq 5 ]
+	[ "$(cat c.out)" = out ]
+}
+
+@test "a server autostarted with stderr closed keeps its pidfile lock and fds 0-2 on /dev/null" {
+	closed_run '2>&-' -k x -- true
+	[ "$RC" -eq 0 ]
+	local pid fd
+	pid=$(server_pid)
+	[ -n "$pid" ]
+	for fd in 0 1 2; do
+		echo "fd $fd: $(readlink "/proc/$pid/fd/$fd")"
+		[ "$(readlink "/proc/$pid/fd/$fd")" = /dev/null ]
+	done
+	# The pidfile is still locked by the server.
+	run flock -n -E 99 "$SFRUN_SOCKET.pid" true
+	echo "flock: $status"
+	[ "$status" -eq 99 ]
+}
+
+# full_run ARGS...: sfrun ARGS with stdout on /dev/full; status in $RC,
+# stderr in f.err.
+full_run() {
+	RC=0
+	timeout 30 "$SFRUN" "$@" >/dev/full 2>f.err || RC=$?
+	echo "exit $RC stderr=[$(cat f.err)]"
+}
+
+@test "a write error on stdout: one line, exit 125" {
+	[ -w /dev/full ] || skip "needs /dev/full"
+	full_run -k g -- echo hi
+	[ "$RC" -eq 125 ]
+	[ "$(cat f.err)" = "sfrun: write error on stdout: No space left on device" ]
+	# A larger output, and a command that goes on writing.
+	full_run -k g2 -c 'head -c 300000 /dev/zero; echo more; exit 3'
+	[ "$RC" -eq 125 ]
+	[ "$(cat f.err)" = "sfrun: write error on stdout: No space left on device" ]
+}
+
+@test "a write error on stderr: exit 125" {
+	[ -w /dev/full ] || skip "needs /dev/full"
+	RC=0
+	timeout 30 "$SFRUN" -k g -c 'echo out; echo err >&2' >o.out 2>/dev/full || RC=$?
+	echo "exit $RC"
+	[ "$RC" -eq 125 ]
+}
+
+@test "the caller whose stdout fails leaves; the other waiters are not affected" {
+	[ -w /dev/full ] || skip "needs /dev/full"
+	spawn_waiter lead wf 1 "$SFRUN" -k wf -c "echo one; $(gate go); echo two"
+	local lead=$LASTPID
+	wait_for grep -q one lead.out
+	"$SFRUN" -k wf -c 'echo WRONG' >/dev/full 2>full.err 3>&- &
+	local full=$!
+	BGPIDS+=("$full")
+	reaped "$full" 125
+	grep -qx 'sfrun: write error on stdout: No space left on device' full.err
+	has_waiters wf 1
+	touch go
+	reaped "$lead" 0
+	[ "$(cat lead.out)" = "one
+two" ]
+}
+
+@test "a broken pipe still kills the caller with SIGPIPE" {
+	local rc
+	rc=$(set +o pipefail; timeout 30 "$SFRUN" -k p -c 'yes | head -c 3000000' | head -c 1 >/dev/null
+	    echo "${PIPESTATUS[0]}")
+	echo "rc=$rc"
+	[ "$rc" -eq 141 ]
+}
+
+@test "durations .5 and 5. are taken; too large means never" {
+	run timeout 30 "$SFRUN" -t .5 -k d1 -- true
+	[ "$status" -eq 0 ]
+	run timeout 30 "$SFRUN" -t 5. -k d2 -- true
+	[ "$status" -eq 0 ]
+	run --separate-stderr timeout 30 "$SFRUN" -t .2 -k d3 -- sleep 5
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	run timeout 30 "$SFRUN" -t 99999999999999999999999d -k d4 -c 'sleep 0.3; exit 3'
+	echo "status=$status"
+	[ "$status" -eq 3 ]
+	local d
+	for d in -1 nan inf 1e3 ' ' . .s; do
+		one_line_125 "$SFRUN" -t "$d" -k x -- touch marker
+	done
+	[ ! -e marker ]
+}
+
+@test "-q silences notices, never the lines of 124, 125, 126 and 127" {
+	run --separate-stderr timeout 30 "$SFRUN" -q -k q1 -- ./no-such-command
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 127 ]
+	[[ "$stderr" == "sfrun: ./no-such-command: No such file or directory" ]]
+	printf 'echo x\n' >noexec
+	chmod 644 noexec
+	run --separate-stderr timeout 30 "$SFRUN" -q -k q2 -- ./noexec
+	[ "$status" -eq 126 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run --separate-stderr timeout 30 "$SFRUN" -q -t 0.2 -k q3 -- sleep 5
+	[ "$status" -eq 124 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == sfrun:*--timeout* ]]
+	SFRUN_NO_AUTOSTART=1 SFRUN_SOCKET="$WORK/none/s.sock" \
+	    one_line_125 "$SFRUN" -q -k q4 -- true
+	# Notices are silenced: -v -q says nothing of its own.
+	run --separate-stderr timeout 30 "$SFRUN" -q -v -k q5 -- true
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+}
+
+@test "--status on an unsafe directory prints one line" {
+	mkdir -m 755 open
+	SFRUN_SOCKET="$WORK/open/s.sock" one_line_125 "$SFRUN" --status
+	SFRUN_SOCKET="$WORK/open/s.sock" one_line_125 "$SFRUN" --status --json
+}
+
+@test "-E sets the status of -n when the key is in flight" {
+	spawn_waiter lead e 1 "$SFRUN" -k e -c "$(gate go)"
+	local lead=$LASTPID
+	run --separate-stderr timeout 30 "$SFRUN" -n -E 0 -k e -- touch marker
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] && [ -z "$stderr" ]
+	run timeout 30 "$SFRUN" -n --conflict-exit-code 3 -k e -- touch marker
+	[ "$status" -eq 3 ]
+	run timeout 30 "$SFRUN" -n -k e -- touch marker
+	[ "$status" -eq 75 ]
+	[ ! -e marker ]
+	local n
+	for n in 256 -1 x ''; do
+		one_line_125 "$SFRUN" -n -E "$n" -k e2 -- touch marker
+	done
+	touch go
+	reaped "$lead" 0
+}
+
+@test "SFRUN_NO_AUTOSTART takes 1, yes and true" {
+	local v
+	for v in 1 yes true YES True; do
+		SFRUN_NO_AUTOSTART=$v one_line_125 "$SFRUN" -k x -- touch marker
+		[[ "$stderr" == *"no server"* ]]
+	done
+	[ -z "$(server_pid)" ]
+	SFRUN_NO_AUTOSTART=0 run timeout 30 "$SFRUN" -k x -- touch marker
+	[ "$status" -eq 0 ]
+	[ -e marker ]
+}
+
+@test "an oversized key's error quotes at most about 60 bytes of it" {
+	local key
+	key=$(printf 'k%.0s' $(seq 2000))
+	one_line_125 "$SFRUN" -k "$key" -- touch marker
+	echo "length ${#stderr}"
+	[ "${#stderr}" -lt 200 ]
+	[[ "$stderr" == *"longer than 1024"* ]]
+	one_line_125 "$SFRUN" --forget "$key"
+	[ "${#stderr}" -lt 200 ]
+}
