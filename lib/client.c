@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -42,11 +43,10 @@ struct client {
 	struct pbuf	 in;
 	int		 fds[SOCK_MAXFDS];
 	int		 nfds;
-	int		 quiet;
 };
 
 /* How an output descriptor takes bytes from a spool. */
-enum sink_kind { SINK_SPLICE, SINK_SENDFILE, SINK_WRITE, SINK_GONE };
+enum sink_kind { SINK_SPLICE, SINK_SENDFILE, SINK_WRITE };
 
 struct sink {
 	int		 fd;
@@ -55,13 +55,15 @@ struct sink {
 
 static char	timeout_msg[256];
 
-static void __attribute__((format(printf, 2, 3)))
-client_say(int quiet, const char *fmt, ...)
+/*
+ * One line of sfrun's own on stderr. A failure's line always goes out,
+ * whatever -q says: cron mails only what is printed.
+ */
+static void __attribute__((format(printf, 1, 2)))
+client_say(const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (quiet)
-		return;
 	va_start(ap, fmt);
 	fputs("sfrun: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -90,9 +92,8 @@ client_arm_timeout(const struct client_opts *o)
 	if (o->timeout_ms == 0)
 		return;
 	duration_format(o->timeout_ms, dur, sizeof(dur));
-	if (!o->quiet)
-		snprintf(timeout_msg, sizeof(timeout_msg), "sfrun: gave up "
-		    "waiting after %s (--timeout)\n", dur);
+	snprintf(timeout_msg, sizeof(timeout_msg), "sfrun: gave up "
+	    "waiting after %s (--timeout)\n", dur);
 	signal(SIGALRM, client_alarm);
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_sec = (time_t)(o->timeout_ms / 1000);
@@ -187,7 +188,8 @@ client_connect(struct client *c, const char *sock, int autostart,
 		return -1;
 	}
 	no = getenv("SFRUN_NO_AUTOSTART");
-	if (!autostart || (no != NULL && strcmp(no, "1") == 0)) {
+	if (!autostart || (no != NULL && (strcmp(no, "1") == 0 ||
+	    strcasecmp(no, "yes") == 0 || strcasecmp(no, "true") == 0))) {
 		snprintf(cause, clen, "no server on %s", c->path);
 		errno = ENOENT;
 		return -1;
@@ -277,19 +279,19 @@ client_hello(struct client *c)
 	int		 used, r;
 
 	if ((r = client_next(c, &type, &p, &len, &used)) != 1) {
-		client_say(c->quiet, "the server on %s %s", c->path, r == 0 ?
+		client_say("the server on %s %s", c->path, r == 0 ?
 		    "closed the connection" : strerror(errno));
 		return -1;
 	}
 	if (type != MSG_HELLO || proto_decode_hello(p, len, &version,
 	    &errstr) == -1) {
-		client_say(c->quiet, "the server on %s is not sfrund",
+		client_say("the server on %s is not sfrund",
 		    c->path);
 		return -1;
 	}
 	pbuf_consume(&c->in, (size_t)used);
 	if (version != PROTOCOL_VERSION) {
-		client_say(c->quiet, "protocol mismatch: sfrun speaks version "
+		client_say("protocol mismatch: sfrun speaks version "
 		    "%u, sfrund on %s speaks %u (stop it with sfrun "
 		    "--stop-server)", PROTOCOL_VERSION, c->path, version);
 		return -1;
@@ -374,9 +376,7 @@ sink_init(struct sink *s, int fd)
 	struct stat	st;
 
 	s->fd = fd;
-	if (fstat(fd, &st) == -1)
-		s->kind = SINK_GONE;
-	else if (S_ISFIFO(st.st_mode))
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		s->kind = SINK_SPLICE;
 	else
 		s->kind = SINK_SENDFILE;
@@ -400,8 +400,11 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 
 	if (len > sizeof(buf))
 		len = sizeof(buf);
-	if ((n = pread(spool, buf, len, (off_t)off)) <= 0)
-		return n == 0 ? -1 : n;
+	if ((n = pread(spool, buf, len, (off_t)off)) <= 0) {
+		if (n == 0)
+			errno = EIO;	/* shorter than announced */
+		return -1;
+	}
 	for (done = 0; done < n; done += w) {
 		if ((w = write(s->fd, buf + done, (size_t)(n - done))) == -1) {
 			if (errno == EINTR)
@@ -417,19 +420,20 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 }
 
 /*
- * Copy the spool from *pos up to end into this sink, advancing *pos (also
- * past what a dead sink drops). An output that is closed or broken is given
- * up: a dead stdout must not stop stderr or the exit status; a broken pipe
- * raises SIGPIPE here, as for any program.
+ * Copy the spool from *pos up to end into this sink, advancing *pos.
+ * Returns -1 with errno if the output failed (a full disk, a read-only
+ * descriptor): the caller says so and leaves, as no part of the output may
+ * be lost silently. A broken pipe kills this process with SIGPIPE, as it
+ * does any filter, even where the caller had SIGPIPE ignored.
  */
-static void
+static int
 sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 {
 	loff_t	off;
 	ssize_t	n;
 	size_t	len;
 
-	while (*pos < end && s->kind != SINK_GONE) {
+	while (*pos < end) {
 		len = end - *pos > (1U << 30) ? (1U << 30) :
 		    (size_t)(end - *pos);
 		off = (loff_t)*pos;
@@ -455,16 +459,18 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 			s->kind = SINK_WRITE;	/* no zero-copy here */
 			continue;
 		}
-		s->kind = SINK_GONE;
+		if (n == -1 && errno == EPIPE)
+			sig_raise(SIGPIPE);
+		if (n == 0)
+			errno = EIO;
+		return -1;
 	}
-	if (*pos < end)
-		*pos = end;
+	return 0;
 }
 
 /* Turn the end of a run into this process's exit. */
 static int
-client_result(const struct client_opts *o, const struct proto_done *d,
-    uint64_t id)
+client_result(const struct proto_done *d, uint64_t id)
 {
 	switch (d->how) {
 	case DONE_EXITED:
@@ -472,18 +478,18 @@ client_result(const struct client_opts *o, const struct proto_done *d,
 	case DONE_SIGNALED:
 		return sig_raise(d->value);
 	case DONE_EXEC_FAILED:
-		client_say(o->quiet, "%s: %s", d->text, strerror(d->value));
+		client_say("%s: %s", d->text, strerror(d->value));
 		return d->value == ENOENT ? 127 : 126;
 	case DONE_LOST:
-		client_say(o->quiet, "%s", d->text);
+		client_say("%s", d->text);
 		return 75;
 	case DONE_TIMED_OUT:
-		client_say(o->quiet, "run %llu timed out (--run-timeout) and "
+		client_say("run %llu timed out (--run-timeout) and "
 		    "was ended with signal %d", (unsigned long long)id,
 		    d->value);
 		return 124;
 	default:
-		client_say(o->quiet, "run %llu failed: %s",
+		client_say("run %llu failed: %s",
 		    (unsigned long long)id, d->text);
 		return 125;
 	}
@@ -541,18 +547,24 @@ client_follow(struct client *c, const struct client_opts *o,
 			    proto_decode_data(p, len, &stream, &end) == -1 ||
 			    end < pos)
 				goto bad;
-			sink_copy(&sinks[stream], spool, &pos, end);
+			if (sink_copy(&sinks[stream], spool, &pos, end) ==
+			    -1) {
+				client_say("write error on %s: %s",
+				    stream == 0 ? "stdout" : "stderr",
+				    strerror(errno));
+				return 125;
+			}
 			break;
 		case MSG_DONE:
 			if (!joined || proto_decode_done(p, len, &d) == -1)
 				goto bad;
-			return client_result(o, &d, id);
+			return client_result(&d, id);
 		case MSG_BUSY:
-			return 75;
+			return o->conflict_code;
 		case MSG_ERROR:
 			if (proto_decode_text(p, len, text, sizeof(text)) == -1)
 				goto bad;
-			client_say(o->quiet, "%s", text);
+			client_say("%s", text);
 			return 125;
 		default:
 			goto bad;
@@ -560,14 +572,14 @@ client_follow(struct client *c, const struct client_opts *o,
 		pbuf_consume(&c->in, (size_t)used);
 	}
 	if (r == 0)
-		client_say(o->quiet, "the server on %s exited during the run",
+		client_say("the server on %s exited during the run",
 		    c->path);
 	else
-		client_say(o->quiet, "lost the server on %s: %s", c->path,
+		client_say("lost the server on %s: %s", c->path,
 		    strerror(errno));
 	return 125;
 bad:
-	client_say(o->quiet, "the server on %s broke the protocol", c->path);
+	client_say("the server on %s broke the protocol", c->path);
 	return 125;
 }
 
@@ -577,7 +589,7 @@ bad:
  * file cannot be read.
  */
 static int
-client_password(const struct client_opts *o, char *buf, size_t len)
+client_password(char *buf, size_t len)
 {
 	const char	*s = getenv("SFRUN_REDIS_PASSWORD");
 	const char	*path = getenv("SFRUN_REDIS_PASSWORD_FILE");
@@ -588,13 +600,13 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	if (s != NULL && *s != '\0') {
 		if (strlcpy(buf, s, len) < len)
 			return 0;
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD is too long");
+		client_say("SFRUN_REDIS_PASSWORD is too long");
 		return -1;
 	}
 	if (path == NULL || *path == '\0')
 		return 0;
 	if ((f = fopen(path, "re")) == NULL) {
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: %s", path,
+		client_say("SFRUN_REDIS_PASSWORD_FILE %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
@@ -606,7 +618,7 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (ch != EOF && ch != '\n' && ch != '\r') {
 		explicit_bzero(buf, len);
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: the "
+		client_say("SFRUN_REDIS_PASSWORD_FILE %s: the "
 		    "password is too long", path);
 		return -1;
 	}
@@ -625,7 +637,7 @@ client_run(const struct client_opts *o)
 	int		 cwdfd, r;
 
 	client_arm_timeout(o);
-	if (o->backend != NULL && client_password(o, password,
+	if (o->backend != NULL && client_password(password,
 	    sizeof(password)) == -1)
 		return 125;
 	if (k == NULL) {
@@ -635,14 +647,13 @@ client_run(const struct client_opts *o)
 		k = key;
 	}
 	if (client_connect(&c, o->socket, 1, cause, sizeof(cause)) == -1) {
-		client_say(o->quiet, "%s", cause);
+		client_say("%s", cause);
 		client_close(&c);
 		return 125;
 	}
-	c.quiet = o->quiet;
 	if (proto_encode_hello(&out) == -1 ||
 	    client_request(o, k, password, &out, &cwdfd) == -1) {
-		client_say(o->quiet, "cannot build the request: %s",
+		client_say("cannot build the request: %s",
 		    strerror(errno));
 		client_close(&c);
 		return 125;
@@ -653,7 +664,7 @@ client_run(const struct client_opts *o)
 	explicit_bzero(out.data, out.cap);
 	pbuf_free(&out);
 	if (r == -1 && errno != EPIPE && errno != ECONNRESET) {
-		client_say(o->quiet, "cannot send to %s: %s", c.path,
+		client_say("cannot send to %s: %s", c.path,
 		    strerror(errno));
 		client_close(&c);
 		return 125;
@@ -679,10 +690,9 @@ client_control(struct client *c, const struct client_opts *o, uint32_t type,
 	if (client_connect(c, o->socket, 0, cause, sizeof(cause)) == -1) {
 		if (errno == ENOENT)
 			return 1;	/* no server */
-		client_say(o->quiet, "%s", cause);
+		client_say("%s", cause);
 		return -1;
 	}
-	c->quiet = o->quiet;
 	r = proto_encode_hello(&out);
 	if (r == 0)
 		r = text != NULL ? proto_encode_text(&out, type, text,
@@ -691,14 +701,14 @@ client_control(struct client *c, const struct client_opts *o, uint32_t type,
 		r = client_send(c, &out, NULL, 0);
 	pbuf_free(&out);
 	if (r == -1) {
-		client_say(o->quiet, "cannot send to %s: %s", c->path,
+		client_say("cannot send to %s: %s", c->path,
 		    strerror(errno));
 		return -1;
 	}
 	return client_hello(c) == -1 ? -1 : 0;
 }
 
-/* Read a MSG_OK answer; -1 if anything else came. */
+/* Read a MSG_OK answer; -1 (said) if anything else came. */
 static int
 client_ok(struct client *c, uint32_t *v)
 {
@@ -707,13 +717,19 @@ client_ok(struct client *c, uint32_t *v)
 	int		 used;
 	char		 text[PROTO_TEXT_MAX + 1];
 
-	if (client_next(c, &type, &p, &len, &used) != 1)
+	if (client_next(c, &type, &p, &len, &used) != 1) {
+		client_say("the server on %s did not answer", c->path);
 		return -1;
+	}
 	if (type == MSG_ERROR && proto_decode_text(p, len, text,
-	    sizeof(text)) == 0)
-		client_say(c->quiet, "%s", text);
-	if (type != MSG_OK || proto_decode_u32(p, len, v) == -1)
+	    sizeof(text)) == 0) {
+		client_say("%s", text);
 		return -1;
+	}
+	if (type != MSG_OK || proto_decode_u32(p, len, v) == -1) {
+		client_say("the server on %s broke the protocol", c->path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -732,14 +748,13 @@ client_forget(const struct client_opts *o, const char *key)
 	client_close(&c);
 	if (r == -1)
 		return 125;
-	if (!found) {
+	if (!found && !o->quiet) {
 		esc = key_escape(key, strlen(key));
-		client_say(o->quiet, "no run of key %s in flight",
+		client_say("no run of key %s in flight",
 		    esc ? esc : "?");
 		free(esc);
-		return 1;
 	}
-	return 0;
+	return found ? 0 : 1;
 }
 
 /* sfrun --stop-server: the server refuses new runs and exits after the rest. */
@@ -770,10 +785,14 @@ client_status(const struct client_opts *o)
 	int			 used, r;
 
 	if ((st = status_new()) == NULL) {
-		client_say(o->quiet, "out of memory");
+		client_say("out of memory");
 		return 125;
 	}
-	r = client_control(&c, o, MSG_STATUS, NULL);
+	if ((r = client_control(&c, o, MSG_STATUS, NULL)) == -1) {
+		client_close(&c);	/* it said why */
+		status_free(st);
+		return 125;
+	}
 	while (r == 0) {
 		if (client_next(&c, &type, &p, &len, &used) != 1) {
 			r = -1;
@@ -792,7 +811,7 @@ client_status(const struct client_opts *o)
 	}
 	client_close(&c);
 	if (r == -1) {
-		client_say(o->quiet, "bad status answer from the server");
+		client_say("bad status answer from the server");
 		status_free(st);
 		return 125;
 	}
@@ -801,5 +820,9 @@ client_status(const struct client_opts *o)
 	else
 		status_print_table(st, stdout);
 	status_free(st);
-	return fflush(stdout) == 0 ? 0 : 125;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		client_say("write error on stdout: %s", strerror(errno));
+		return 125;
+	}
+	return 0;
 }

@@ -129,7 +129,7 @@ two" ]
 }
 
 @test "-q silences notices, never the lines of 124, 125, 126 and 127" {
-	run --separate-stderr timeout 30 "$SFRUN" -q -k q1 -- ./no-such-command
+	run -127 --separate-stderr timeout 30 "$SFRUN" -q -k q1 -- ./no-such-command
 	echo "status=$status stderr=[$stderr]"
 	[ "$status" -eq 127 ]
 	[[ "$stderr" == "sfrun: ./no-such-command: No such file or directory" ]]
