@@ -643,6 +643,63 @@ conn_stall_cb(void *arg)
 	conn_close(arg, "dropped: no whole request in time");
 }
 
+/*
+ * Is process pid (a client) inside the run whose process is run? It is if
+ * run is pid itself or one of its ancestors, read from /proc: that finds a
+ * caller however deep, and also one that left the run's session or process
+ * group (setsid, a terminal). A descendant that was re-parented (daemonized)
+ * is not found, and does not wait on the run's process either.
+ */
+static int
+server_inside(pid_t pid, pid_t run)
+{
+	char	 path[64], buf[1024], *p;
+	FILE	*f;
+	long	 ppid;
+	int	 depth, n;
+
+	for (depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (pid == run)
+			return 1;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+		if ((f = fopen(path, "re")) == NULL)
+			return 0;
+		n = fgets(buf, sizeof(buf), f) != NULL;
+		fclose(f);
+		/* "pid (comm) state ppid ...": comm may hold anything. */
+		if (!n || (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p, ") %*c %ld", &ppid) != 1)
+			return 0;
+		pid = (pid_t)ppid;
+	}
+	return 0;
+}
+
+/*
+ * A request to wait on flight f from inside f's own run would wait for
+ * itself, and keep the run alive as its waiter: refused, naming the run.
+ */
+static int
+conn_nested(struct conn *c, const struct flight *f)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	char		 msg[256], *esc;
+
+	if (run_finished(f->run) || getsockopt(c->fd, SOL_SOCKET,
+	    SO_PEERCRED, &cred, &len) == -1 ||
+	    !server_inside(cred.pid, run_pid(f->run)))
+		return 0;
+	esc = key_escape(f->key, f->keylen > 60 ? 60 : f->keylen);
+	snprintf(msg, sizeof(msg), "this command runs inside run %llu "
+	    "(key %s%s, pid %ld), which it would wait for forever; refused",
+	    (unsigned long long)f->id, esc != NULL ? esc : "?",
+	    f->keylen > 60 ? "..." : "", (long)run_pid(f->run));
+	free(esc);
+	conn_fail(c, msg);
+	return 1;
+}
+
 /* A run request: join the key's run in flight, or start one. */
 static void
 conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
@@ -679,6 +736,8 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		c->state = CONN_CLOSING;
 		return;
 	}
+	if (f != NULL && !(req.flags & RUN_DETACH) && conn_nested(c, f))
+		return;
 	memset(&j, 0, sizeof(j));
 	if (f == NULL && srv.stopping) {	/* joining is still allowed */
 		conn_fail(c, "the server is shutting down; no new runs");

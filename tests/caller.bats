@@ -197,3 +197,23 @@ two" ]
 	one_line_125 "$SFRUN" --forget "$key"
 	[ "${#stderr}" -lt 200 ]
 }
+
+@test "a nested call on its own run's key is refused at once, naming the run" {
+	run --separate-stderr timeout 30 "$SFRUN" -k nest -c \
+	    "echo before; \"$SFRUN\" -k nest -- echo inner; echo \"inner exit \$?\""
+	echo "status=$status output=[$output] stderr=[$stderr]"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = before ]
+	[ "${lines[1]}" = "inner exit 125" ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == sfrun:*run\ [0-9]*nest* ]]
+	# Through a grandchild in its own session, too.
+	run --separate-stderr timeout 30 "$SFRUN" -k nest2 -c \
+	    "setsid -w \"$SFRUN\" -k nest2 -- echo inner; echo \"inner exit \$?\""
+	echo "status=$status output=[$output] stderr=[$stderr]"
+	[ "$output" = "inner exit 125" ]
+	# Another key inside a run is fine.
+	run --separate-stderr timeout 30 "$SFRUN" -k outer -c "\"$SFRUN\" -k other -- echo inner"
+	[ "$status" -eq 0 ]
+	[ "$output" = inner ]
+}
