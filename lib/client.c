@@ -536,8 +536,6 @@ client_follow(struct client *c, const struct client_opts *o,
 			joined = 1;
 			id = j.run_id;
 			client_verbose(o, &j, key);
-			if (o->flags & RUN_DETACH)
-				return 0;
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */
@@ -571,6 +569,9 @@ client_follow(struct client *c, const struct client_opts *o,
 		}
 		pbuf_consume(&c->in, (size_t)used);
 	}
+	/* -d: the server hangs up once the command has started. */
+	if (r == 0 && joined && (o->flags & RUN_DETACH))
+		return 0;
 	if (r == 0)
 		client_say("the server on %s exited during the run",
 		    c->path);

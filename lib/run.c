@@ -48,6 +48,9 @@ struct run {
 	int			 pipe[2];	/* stdout, stderr; -1 closed */
 	struct loop_io		*pipe_io[2];
 	int			 errpipe;	/* execve's errno, if it fails */
+	struct loop_io		*err_io;
+	int			 exec_known;	/* errpipe read: child[] */
+	int			 child[2];	/* stage, errno; 0: exec'd */
 	struct spool		*spool;
 	int			 spool_errno;	/* output lost from then on */
 
@@ -84,6 +87,44 @@ static char		 self_path[PATH_MAX] = "/proc/self/exe";
 
 static void	run_check_finished(struct run *);
 static int	run_try_reap(struct run *);
+
+/*
+ * Read what the child said on the error pipe: nothing by the time it is
+ * closed (the exec succeeded), or the stage and errno of a failure. Returns
+ * 1 once that is known; 0 if the child has not got that far (then again
+ * later), unless it has exited (force), when it is known anyway.
+ */
+static int
+run_exec_check(struct run *r, int force)
+{
+	ssize_t	n;
+
+	if (r->exec_known)
+		return 1;
+	n = read(r->errpipe, r->child, sizeof(r->child));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR) && !force)
+		return 0;
+	if (n != sizeof(r->child))
+		r->child[0] = r->child[1] = 0;
+	loop_io_del(r->err_io);
+	r->err_io = NULL;
+	close(r->errpipe);
+	r->errpipe = -1;
+	r->exec_known = 1;
+	return 1;
+}
+
+/* The error pipe is readable: the command has started, or failed to. */
+static void
+run_err_cb(int fd, uint32_t events, void *arg)
+{
+	struct run	*r = arg;
+
+	(void)fd;
+	(void)events;
+	if (run_exec_check(r, 0))
+		r->cbs.output(r->arg);
+}
 
 /* Signal the run's process group (and the process, if not yet its leader). */
 static void
@@ -303,7 +344,7 @@ static int
 run_try_reap(struct run *r)
 {
 	siginfo_t	 si;
-	int		 stream, err, child[2];
+	int		 stream, err;
 	uint64_t	 before = spool_bytes(r->spool);
 
 	memset(&si, 0, sizeof(si));
@@ -323,16 +364,13 @@ run_try_reap(struct run *r)
 	loop_timer_stop(r->deadline);
 	loop_timer_stop(r->killer);
 
-	if (read(r->errpipe, child, sizeof(child)) != sizeof(child))
-		child[0] = child[1] = 0;
-	close(r->errpipe);
-	r->errpipe = -1;
-	err = child[1];
-	if (child[0] == CHILD_SETUP) {
+	run_exec_check(r, 1);
+	err = r->child[1];
+	if (r->child[0] == CHILD_SETUP) {
 		r->result.how = DONE_FAILED;
 		snprintf(r->result.text, sizeof(r->result.text),
 		    "cannot start the command: %s", strerror(err));
-	} else if (child[0] == CHILD_EXEC) {
+	} else if (r->child[0] == CHILD_EXEC) {
 		r->result.how = DONE_EXEC_FAILED;
 		r->result.value = err;
 	} else if (si.si_code == CLD_EXITED) {
@@ -622,6 +660,9 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 		run_free(r);
 		return NULL;
 	}
+	/* Under vfork the exec is over by now; else it is watched for. */
+	if (!run_exec_check(r, 0))
+		r->err_io = loop_io_add(r->errpipe, EPOLLIN, run_err_cb, r);
 	for (i = 0; i < 2; i++) {
 		r->pipe_io[i] = loop_io_add(r->pipe[i], EPOLLIN, run_pipe_cb,
 		    r);
@@ -674,12 +715,22 @@ run_free(struct run *r)
 	loop_io_del(r->pid_io);
 	if (r->pidfd != -1)
 		close(r->pidfd);
+	loop_io_del(r->err_io);
 	if (r->errpipe != -1)
 		close(r->errpipe);
 	loop_timer_free(r->deadline);
 	loop_timer_free(r->killer);
 	spool_free(r->spool);
 	free(r);
+}
+
+/* 1 once the command has started, -1 if it could not, 0 not known yet. */
+int
+run_exec_state(const struct run *r)
+{
+	if (!r->exec_known)
+		return 0;
+	return r->child[0] != 0 ? -1 : 1;
 }
 
 int

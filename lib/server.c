@@ -95,6 +95,7 @@ struct conn {
 	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
+	int			 detach;	/* -d: told when it started */
 
 	TAILQ_ENTRY(conn)	 entry;
 };
@@ -523,6 +524,16 @@ conn_fill(struct conn *c)
 
 	if (f == NULL || c->done_sent)
 		return;
+	/*
+	 * -d gets no output: the connection ends once the command has
+	 * started, or with how it ended if it could not start.
+	 */
+	if (c->detach && (run_exec_state(f->run) > 0 ||
+	    !run_finished(f->run))) {
+		if (run_exec_state(f->run) > 0)
+			c->state = CONN_CLOSING;
+		return;
+	}
 	sp = run_spool(f->run);
 	n = spool_segments(sp);
 	while (c->seg < n && frames < FILL_FRAMES) {
@@ -762,10 +773,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	j.age_ms = loop_now() - run_started(f->run);
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
 	proto_encode_joined(&c->out, &j);
-	if (req.flags & RUN_DETACH) {
-		c->state = CONN_CLOSING;
-		return;
-	}
+	c->detach = (req.flags & RUN_DETACH) != 0;
 	c->state = CONN_WAITING;
 	c->flight = f;
 	TAILQ_INSERT_TAIL(&f->waiters, c, wentry);

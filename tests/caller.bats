@@ -217,3 +217,27 @@ two" ]
 	[ "$status" -eq 0 ]
 	[ "$output" = inner ]
 }
+
+@test "-d returns once the command has started: 0, or 127/126 with the usual line" {
+	run -127 --separate-stderr timeout 30 "$SFRUN" -d -k d1 -- ./no-such
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 127 ]
+	[ "$stderr" = "sfrun: ./no-such: No such file or directory" ]
+	printf 'echo x\n' >noexec
+	chmod 644 noexec
+	run -126 --separate-stderr timeout 30 "$SFRUN" -d -k d2 -- ./noexec
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 126 ]
+	[ "$stderr" = "sfrun: ./noexec: Permission denied" ]
+	# A command that starts: 0 at once, while it runs on.
+	run --separate-stderr timeout 30 "$SFRUN" -d -k d3 -c "echo started >d3.out; $(gate go)"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] && [ -z "$stderr" ]
+	wait_file d3.out
+	[ "$(field d3 waiters)" = 0 ]
+	# Joining it with -d returns at once too.
+	run --separate-stderr timeout 5 "$SFRUN" -d -k d3 -- true
+	[ "$status" -eq 0 ]
+	touch go
+	wait_for no_run d3
+}
