@@ -30,6 +30,7 @@
 
 #include "client.h"
 #include "duration.h"
+#include "fds.h"
 #include "key.h"
 #include "proto.h"
 #include "sig.h"
@@ -626,6 +627,25 @@ client_password(char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The descriptors that go with a run request: the working directory, then
+ * make's jobserver if MAKEFLAGS names one that is open here (a recipe
+ * marked "+" or running $(MAKE) has it). Returns how many.
+ */
+static int
+client_jobserver(int cwdfd, int fds[3])
+{
+	int	r, w;
+
+	fds[0] = cwdfd;
+	if (fds_jobserver(getenv("MAKEFLAGS"), &r, &w) == -1 ||
+	    fcntl(r, F_GETFD) == -1 || fcntl(w, F_GETFD) == -1)
+		return 1;
+	fds[1] = r;
+	fds[2] = w;
+	return 3;
+}
+
 /* sfrun [options] COMMAND: run it, or join the run of its key. */
 int
 client_run(const struct client_opts *o)
@@ -635,7 +655,7 @@ client_run(const struct client_opts *o)
 	char		 cause[PATH_MAX + 128], cwd[PATH_MAX];
 	char		 key[KEY_DERIVED_LEN + 1], password[256] = "";
 	const char	*k = o->key;
-	int		 cwdfd, r;
+	int		 cwdfd, r, fds[3];
 
 	client_arm_timeout(o);
 	if (o->backend != NULL && client_password(password,
@@ -659,7 +679,7 @@ client_run(const struct client_opts *o)
 		client_close(&c);
 		return 125;
 	}
-	r = client_send(&c, &out, &cwdfd, 1);
+	r = client_send(&c, &out, fds, client_jobserver(cwdfd, fds));
 	close(cwdfd);
 	explicit_bzero(password, sizeof(password));
 	explicit_bzero(out.data, out.cap);

@@ -60,9 +60,9 @@ fds_pair(const char *s, int *r, int *w)
 
 /*
  * The jobserver's pipe as MAKEFLAGS names it ("--jobserver-auth=R,W", or
- * the older "--jobserver-fds=R,W"; the last one counts, as for make):
- * 0 with both descriptors if they are open here, -1 if there is none (a
- * "fifo:" jobserver, a path, needs nothing passed).
+ * the older "--jobserver-fds=R,W"; the last one counts, as for make): 0
+ * with both numbers (3 or more), -1 if there is none. A "fifo:" jobserver
+ * (make 4.4) is a path, which the environment carries: it needs nothing.
  */
 int
 fds_jobserver(const char *makeflags, int *r, int *w)
@@ -84,8 +84,8 @@ fds_jobserver(const char *makeflags, int *r, int *w)
 				found = p + n;
 		}
 	}
-	if (found == NULL || fds_pair(found, r, w) == -1 ||
-	    fcntl(*r, F_GETFD) == -1 || fcntl(*w, F_GETFD) == -1)
+	if (found == NULL || fds_pair(found, r, w) == -1 || *r < 3 ||
+	    *w < 3 || *r == *w)
 		return -1;
 	return 0;
 }

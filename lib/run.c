@@ -483,20 +483,39 @@ run_child_fail(int errfd, enum child_stage stage)
 }
 
 /*
+ * Close every descriptor from 3 up except those in keep (n of them, in
+ * ascending order, each at least 3).
+ */
+static void
+run_close_others(const int *keep, int n)
+{
+	int	i, lo = 3;
+
+	for (i = 0; i < n; lo = keep[i++] + 1)
+		if (keep[i] > lo)
+			close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
+	closefrom(lo);
+}
+
+/*
  * In the child: a clean signal state, its own session and process group,
  * the invoker's umask, limits and directory, stdin from /dev/null, output
- * into the pipes, every other descriptor closed; then exec. The error pipe
- * is moved first and is a valid descriptor at every step (it ends up as fd
- * 3, close-on-exec), so that any failure can be reported through it.
+ * into the pipes, the descriptors passed on (make's jobserver) at their
+ * numbers, every other descriptor closed; then exec. The error pipe is
+ * moved first and is a valid descriptor at every step (it ends up as the
+ * lowest number from 3 that is not passed on, close-on-exec), so that any
+ * failure can be reported through it.
  */
 static void __attribute__((noreturn))
 run_child(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, int sidefd, char **argv, char **env)
+    int errfd, int sidefd, const int (*pass)[2], int npass, char **argv,
+    char **env)
 {
 	extern char	**environ;
 	sigset_t	  none;
 	struct rlimit	  rl, cur;
-	int		  i, nul, moved, self = -1;
+	int		  i, j, t, nul, moved, self = -1, lo = 10, efd = 3;
+	int		  from[RUN_PASS_MAX], keep[RUN_PASS_MAX + 3], nkeep = 0;
 
 	/* Handlers are reset by exec; these two the server ignores. */
 	sigemptyset(&none);
@@ -506,26 +525,56 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	setsid();
 
 	/* Move everything above the descriptors about to be set. */
-	if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, 10)) != -1)
+	for (i = 0; i < npass; i++)
+		if (pass[i][1] >= lo)
+			lo = pass[i][1] + 1;
+	for (i = 0; i < npass; i++) {
+		if (pass[i][1] == efd) {
+			efd++;		/* taken: try the next, from the top */
+			i = -1;
+		}
+	}
+	if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, lo)) != -1)
 		errfd = moved;
 	if (moved == -1 ||
-	    (out = fcntl(out, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (err = fcntl(err, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (out = fcntl(out, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (err = fcntl(err, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, lo)) == -1 ||
 	    (sidefd != -1 &&
-	    ((sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (self = fcntl(self_fd, F_DUPFD_CLOEXEC, 10)) == -1)) ||
-	    (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    ((sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (self = fcntl(self_fd, F_DUPFD_CLOEXEC, lo)) == -1)))
+		run_child_fail(errfd, CHILD_SETUP);
+	for (i = 0; i < npass; i++)
+		if ((from[i] = fcntl(pass[i][0], F_DUPFD_CLOEXEC, lo)) == -1)
+			run_child_fail(errfd, CHILD_SETUP);
+	if ((nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    dup2(nul, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1 ||
-	    dup3(errfd, 3, O_CLOEXEC) == -1 ||
+	    dup3(errfd, efd, O_CLOEXEC) == -1 ||
 	    (sidefd != -1 && (dup2(sidefd, RUN_SIDE_FD) == -1 ||
 	    dup3(self, RUN_SIDE_FD + 1, O_CLOEXEC) == -1)))
 		run_child_fail(errfd, CHILD_SETUP);
-	errfd = 3;
+	errfd = efd;
+	keep[nkeep++] = efd;
+	for (i = 0; i < npass; i++)
+		if (dup2(from[i], pass[i][1]) == -1)
+			run_child_fail(errfd, CHILD_SETUP);
 	self = RUN_SIDE_FD + 1;
 	if (fchdir(cwdfd) == -1)
 		run_child_fail(errfd, CHILD_SETUP);
-	closefrom(sidefd != -1 ? RUN_SIDE_FD + 2 : 4);
+	if (sidefd != -1) {
+		keep[nkeep++] = RUN_SIDE_FD;
+		keep[nkeep++] = RUN_SIDE_FD + 1;
+	}
+	for (i = 0; i < npass; i++)
+		keep[nkeep++] = pass[i][1];
+	/* In order (a handful: insertion), for run_close_others. */
+	for (i = 1; i < nkeep; i++)
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	run_close_others(keep, nkeep);
 	umask((mode_t)req->umask);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
 		rl.rlim_cur = (rlim_t)req->limits[i][0];
@@ -557,7 +606,8 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
  */
 static pid_t
 run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, int sidefd, char **argv, char **env)
+    int errfd, int sidefd, const int (*pass)[2], int npass, char **argv,
+    char **env)
 {
 	extern char	**environ;
 	char	**volatile saved = environ;
@@ -567,18 +617,21 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
 	/* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork) */
 	if ((pid = vfork()) == 0)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Vfork) */
-		run_child(req, cwdfd, out, err, errfd, sidefd, argv, env);
+		run_child(req, cwdfd, out, err, errfd, sidefd, pass, npass,
+		    argv, env);
 	environ = saved;
 	return pid;
 }
 
 /*
- * Start a run of req in directory cwdfd. NULL with cause if it could not be
- * started (pipes, spool, fork).
+ * Start a run of req in directory cwdfd, with the descriptors in pass at
+ * their numbers. NULL with cause if it could not be started (pipes, spool,
+ * fork).
  */
 struct run *
-run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
-    const struct run_cbs *cbs, void *arg, char *cause, size_t clen)
+run_start(const struct proto_run *req, int cwdfd, int sidefd,
+    const int (*pass)[2], int npass, uint64_t id, const struct run_cbs *cbs,
+    void *arg, char *cause, size_t clen)
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
@@ -626,7 +679,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 	what = "cannot fork";
 	r->started = loop_now();
 	if ((r->pid = run_spawn(req, cwdfd, outp[1], errp[1], exp[1], sidefd,
-	    sidefd != -1 ? bargv : argv, env)) == -1)
+	    pass, npass, sidefd != -1 ? bargv : argv, env)) == -1)
 		goto fail;
 	close(outp[1]);
 	close(errp[1]);

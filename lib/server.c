@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "fds.h"
 #include "key.h"
 #include "log.h"
 #include "loop.h"
@@ -413,8 +414,8 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 		return NULL;
 	}
 	local.run_timeout_ms = 0;
-	r = run_start(&local, cwdfd, sv[1], f->id, &flight_cbs, f, cause,
-	    clen);
+	r = run_start(&local, cwdfd, sv[1], NULL, 0, f->id, &flight_cbs, f,
+	    cause, clen);
 	close(sv[1]);
 	if (r == NULL) {
 		close(sv[0]);
@@ -452,10 +453,14 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 	return r;
 }
 
-/* Start a run for req and enter it in the key table. */
+/*
+ * Start a run for req and enter it in the key table. The command gets the
+ * descriptors in pass at their numbers (not a bridge: its command is
+ * started by the bridge).
+ */
 static struct flight *
-flight_start(const struct proto_run *req, int cwdfd, char *cause,
-    size_t clen)
+flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
+    int npass, char *cause, size_t clen)
 {
 	struct flight	*f;
 
@@ -476,8 +481,8 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	if (req->url != NULL)
 		f->run = flight_bridge(f, req, cwdfd, cause, clen);
 	else
-		f->run = run_start(req, cwdfd, -1, f->id, &flight_cbs, f,
-		    cause, clen);
+		f->run = run_start(req, cwdfd, -1, pass, npass, f->id,
+		    &flight_cbs, f, cause, clen);
 	if (f->run == NULL) {
 		flight_side_close(f);
 		loop_timer_free(f->linger);
@@ -711,6 +716,35 @@ conn_nested(struct conn *c, const struct flight *f)
 	return 1;
 }
 
+/*
+ * make's jobserver: the two descriptors after the working directory, to be
+ * placed where the request's MAKEFLAGS says (which the command reads).
+ * Returns how many pairs it put in pass (0 or 2).
+ */
+static int
+conn_jobserver(const struct conn *c, const struct proto_run *req,
+    int pass[RUN_PASS_MAX][2])
+{
+	const char	*s = req->env;
+	uint32_t	 i;
+	int		 r, w;
+
+	if (c->nrfds != 3)
+		return 0;
+	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
+		if (strncmp(s, "MAKEFLAGS=", 10) != 0)
+			continue;
+		if (fds_jobserver(s + 10, &r, &w) == -1)
+			return 0;
+		pass[0][0] = c->rfds[1];
+		pass[0][1] = r;
+		pass[1][0] = c->rfds[2];
+		pass[1][1] = w;
+		return 2;
+	}
+	return 0;
+}
+
 /* A run request: join the key's run in flight, or start one. */
 static void
 conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
@@ -721,20 +755,21 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	struct stat		 st;
 	const char		*errstr;
 	char			 cause[256];
-	int			 cwdfd;
+	int			 cwdfd, npass, pass[RUN_PASS_MAX][2];
 
 	if (proto_decode_run(payload, len, &req, &errstr) == -1) {
 		conn_fail(c, errstr);
 		return;
 	}
-	if (c->nrfds != 1 || fstat(c->rfds[0], &st) == -1 ||
-	    !S_ISDIR(st.st_mode)) {
+	if ((c->nrfds != 1 && c->nrfds != 3) || fstat(c->rfds[0], &st) ==
+	    -1 || !S_ISDIR(st.st_mode)) {
 		conn_fail(c, c->nrfds == 0 ? "no working directory came with "
 		    "the request (is the server out of descriptors?)" :
 		    "run request without a working directory");
 		return;
 	}
 	cwdfd = c->rfds[0];
+	npass = conn_jobserver(c, &req, pass);
 	f = flight_find(req.key, req.keylen);
 	if (f != NULL && req.join_window_ms > 0 &&
 	    loop_now() - run_started(f->run) > req.join_window_ms) {
@@ -755,8 +790,8 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		return;
 	}
 	if (f == NULL) {
-		if ((f = flight_start(&req, cwdfd, cause, sizeof(cause))) ==
-		    NULL) {
+		if ((f = flight_start(&req, cwdfd, pass, npass, cause,
+		    sizeof(cause))) == NULL) {
 			conn_fail(c, cause);
 			return;
 		}

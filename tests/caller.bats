@@ -241,3 +241,19 @@ two" ]
 	touch go
 	wait_for no_run d3
 }
+
+@test "make -j4: a sub-make run through sfrun keeps make's jobserver" {
+	command -v make >/dev/null || skip "needs make"
+	mkdir sub
+	printf 'all: a b c d\na b c d:\n\t@sleep 1\n' >sub/Makefile
+	printf 'all:\n\t+@"%s" -k sub -- $(MAKE) -s -C sub\n' "$SFRUN" >Makefile
+	start_server
+	local t0 t1
+	t0=$(now_ms)
+	run timeout 60 make -s -j4
+	t1=$(now_ms)
+	echo "status=$status took $((t1 - t0))ms output=[$output]"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *jobserver* ]]
+	[ $((t1 - t0)) -lt 3500 ]
+}
