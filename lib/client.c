@@ -158,6 +158,31 @@ client_spawn_server(const char *path, char *cause, size_t clen)
 }
 
 /*
+ * The server must be of this user: another user's would refuse us (and
+ * must not get our environment). Said plainly, rather than as the reset
+ * connection its refusal looks like.
+ */
+static int
+client_peer(struct client *c, char *cause, size_t clen)
+{
+	uid_t	uid;
+	gid_t	gid;
+
+	if (getpeereid(c->fd, &uid, &gid) == -1) {
+		snprintf(cause, clen, "cannot check the server on %s: %s",
+		    c->path, strerror(errno));
+		return -1;
+	}
+	if (uid != getuid()) {
+		snprintf(cause, clen, "the server on %s belongs to another "
+		    "user (uid %ld); a server serves its own user only",
+		    c->path, (long)uid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Connect to the server, starting one if none answers. Under a lock beside
  * the socket, so that clients starting at once start exactly one server:
  * whoever gets the lock connects again first, and starts one only if that
@@ -177,7 +202,7 @@ client_connect(struct client *c, const char *sock, int autostart,
 	    sock_prepare_dir(c->path, cause, clen) == -1)
 		return -1;
 	if ((c->fd = sock_connect(c->path)) != -1)
-		return 0;
+		return client_peer(c, cause, clen);
 	if (errno == ENOTSOCK) {
 		snprintf(cause, clen, "%s is not a socket; refusing it",
 		    c->path);
@@ -212,7 +237,7 @@ client_connect(struct client *c, const char *sock, int autostart,
 	saved = errno;
 	close(lock);
 	errno = saved;
-	return c->fd == -1 ? -1 : 0;
+	return c->fd == -1 ? -1 : client_peer(c, cause, clen);
 }
 
 /* Send a whole buffer; the descriptors go with its first byte. */
