@@ -1,6 +1,7 @@
 /* sfrun: run a command once for all who ask for it at the same time. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,7 @@ main(int argc, char *argv[])
 	int			 ch, status = 0, stop = 0, json = 0;
 
 	fds_std_open();
+	setlocale(LC_CTYPE, "");	/* keys print as the locale shows them */
 	memset(&o, 0, sizeof(o));
 	o.kill_after_ms = 5000;
 	o.conflict_code = 75;

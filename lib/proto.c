@@ -98,7 +98,8 @@ proto_limit(uint32_t type)
 		return PROTO_TEXT_MAX;
 	case MSG_STATUS_RUN:
 		return 44 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX + 16 +
-		    PROTO_HOLDER_MAX;
+		    PROTO_HOLDER_MAX + 4 + PROTO_COMMAND_MAX + 4 +
+		    PROTO_CWD_MAX;
 	case MSG_STATUS_END:
 		return 32;
 	case MSG_OK:
@@ -515,9 +516,10 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	uint32_t	cmdlen = (uint32_t)strnlen(m->command, PROTO_COMMAND_MAX);
 	uint32_t	holderlen = (uint32_t)strnlen(m->holder,
 			    PROTO_HOLDER_MAX);
+	uint32_t	cwdlen = (uint32_t)strnlen(m->cwd, PROTO_CWD_MAX);
 	int		f = 0;
 
-	if (m->keylen > PROTO_KEY_MAX) {
+	if (m->keylen > PROTO_KEY_MAX || m->argvlen > PROTO_COMMAND_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -537,6 +539,10 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	f |= put_u64(b, m->gen);
 	f |= put_u32(b, holderlen);
 	f |= pbuf_add(b, m->holder, holderlen);
+	f |= put_u32(b, m->argvlen);
+	f |= pbuf_add(b, m->argv, m->argvlen);
+	f |= put_u32(b, cwdlen);
+	f |= pbuf_add(b, m->cwd, cwdlen);
 	return frame_end(b, at, f);
 }
 
@@ -582,6 +588,20 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 		if (memchr(s, '\0', n) != NULL)
 			return -1;
 		memcpy(m->holder, s, n);
+	}
+	/* argv: any bytes (NULs end its arguments). */
+	m->argvlen = get_u32(&r);
+	if (m->argvlen > PROTO_COMMAND_MAX)
+		return -1;
+	if ((s = get_bytes(&r, m->argvlen)) != NULL)
+		memcpy(m->argv, s, m->argvlen);
+	n = get_u32(&r);
+	if (n > PROTO_CWD_MAX)
+		return -1;
+	if ((s = get_bytes(&r, n)) != NULL) {
+		if (memchr(s, '\0', n) != NULL)
+			return -1;
+		memcpy(m->cwd, s, n);
 	}
 	return r.bad || r.left != 0 ? -1 : 0;
 }

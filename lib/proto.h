@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_VERSION	2
+#define PROTOCOL_VERSION	3
 #define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
 
 #define PROTO_HEADER_SIZE	8
@@ -37,6 +37,7 @@
 #define PROTO_RUN_MAX		(16U << 20)	/* argv and env included */
 #define PROTO_TEXT_MAX		4096
 #define PROTO_COMMAND_MAX	1024	/* command line shown by status */
+#define PROTO_CWD_MAX		4096	/* a run's working directory */
 #define PROTO_NLIMITS		16	/* resource limits sent, RLIMIT_* order */
 #define PROTO_BACKEND_MAX	4096	/* url, prefix, password */
 #define PROTO_LEASE_MIN_MS	3000	/* the shortest --lease */
@@ -54,7 +55,7 @@ enum msg_type {
 	MSG_DONE,		/* s→c: struct proto_done */
 	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
 	MSG_ERROR,		/* s→c: one line of text, the request failed */
-	MSG_STATUS_RUN,		/* s→c: struct proto_status_run */
+	MSG_STATUS_RUN,		/* s→c: struct proto_status_run; pid 0: ended */
 	MSG_STATUS_END,		/* s→c: struct proto_counters */
 	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not) */
 	MSG_TYPE_MAX
@@ -134,6 +135,10 @@ struct proto_status_run {
 	uint32_t	 backend;	/* enum backend_role */
 	uint64_t	 gen;		/* the generation led or followed */
 	char		 holder[PROTO_HOLDER_MAX + 1];	/* host:pid:nonce */
+	/* Each argument and its NUL, cut at PROTO_COMMAND_MAX bytes. */
+	char		 argv[PROTO_COMMAND_MAX];
+	uint32_t	 argvlen;
+	char		 cwd[PROTO_CWD_MAX + 1];	/* "" if not known */
 };
 #define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
 #define STATUS_KEEP	0x02

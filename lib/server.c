@@ -51,6 +51,9 @@ struct flight {
 	TAILQ_ENTRY(flight)	 all;
 	char			*key;
 	uint32_t		 keylen;
+	char			*argv;		/* for --status: its arguments */
+	uint32_t		 argvlen;	/* ... each with its NUL, cut */
+	char			*cwd;		/* NULL if not known */
 	uint64_t		 id;
 	struct run		*run;
 	int			 keep;
@@ -227,6 +230,8 @@ flight_maybe_free(struct flight *f)
 	flight_side_close(f);
 	pbuf_free(&f->reports);
 	loop_timer_free(f->linger);
+	free(f->argv);
+	free(f->cwd);
 	free(f->key);
 	free(f);
 	server_check();
@@ -454,6 +459,30 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 }
 
 /*
+ * Keep what --status shows of a run besides its key: its arguments (cut
+ * to what a status frame holds) and its working directory. Without memory
+ * for them, --status shows less.
+ */
+static void
+flight_describe(struct flight *f, const struct proto_run *req, int cwdfd)
+{
+	char	path[64], cwd[PROTO_CWD_MAX + 1];
+	ssize_t	n;
+
+	f->argvlen = req->argvlen < PROTO_COMMAND_MAX ? req->argvlen :
+	    PROTO_COMMAND_MAX;
+	if ((f->argv = malloc(f->argvlen ? f->argvlen : 1)) != NULL)
+		memcpy(f->argv, req->argv, f->argvlen);
+	else
+		f->argvlen = 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", cwdfd);
+	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) > 0) {
+		cwd[n] = '\0';
+		f->cwd = strdup(cwd);
+	}
+}
+
+/*
  * Start a run for req and enter it in the key table. The command gets the
  * descriptors in pass at their numbers (not a bridge: its command is
  * started by the bridge).
@@ -475,6 +504,7 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 	}
 	memcpy(f->key, req->key, req->keylen);
 	f->keylen = req->keylen;
+	flight_describe(f, req, cwdfd);
 	f->id = ++srv.next_id;
 	f->side = -1;
 	TAILQ_INIT(&f->waiters);
@@ -486,6 +516,8 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 	if (f->run == NULL) {
 		flight_side_close(f);
 		loop_timer_free(f->linger);
+		free(f->argv);
+		free(f->cwd);
 		free(f->key);
 		free(f);
 		return NULL;
@@ -829,7 +861,8 @@ conn_status(struct conn *c)
 		s.run_id = f->id;
 		s.age_ms = now - run_started(f->run);
 		s.bytes = spool_bytes(run_spool(f->run));
-		s.pid = run_pid(f->run);
+		/* Once ended, its pid may be another process's. */
+		s.pid = run_finished(f->run) ? 0 : run_pid(f->run);
 		s.waiters = f->nwaiters;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
 		    (f->keep ? STATUS_KEEP : 0);
@@ -843,6 +876,11 @@ conn_status(struct conn *c)
 		s.backend = f->role;
 		s.gen = f->gen;
 		strlcpy(s.holder, f->holder, sizeof(s.holder));
+		if (f->argv != NULL)
+			memcpy(s.argv, f->argv, f->argvlen);
+		s.argvlen = f->argvlen;
+		if (f->cwd != NULL)
+			strlcpy(s.cwd, f->cwd, sizeof(s.cwd));
 		proto_encode_status_run(&c->out, &s);
 	}
 	srv.counters.server_pid = getpid();

@@ -257,3 +257,67 @@ two" ]
 	[[ "$output" != *jobserver* ]]
 	[ $((t1 - t0)) -lt 3500 ]
 }
+
+# gated_run KEY: a run of KEY (any bytes) in flight until ./go exists.
+gated_run() {
+	spawn "g$RANDOM" "$SFRUN" -k "$1" -c "$(gate go)"
+}
+
+@test "--status shows a key printable in the locale as itself, the rest escaped, no two alike" {
+	local k1 k2 k3 k4
+	k1=$(printf 'caf\303\251')	# UTF-8 "café"
+	k2=$(printf 'caf\351')		# Latin-1 "café": not UTF-8
+	k3=$(printf 'a\nb')
+	k4='a\nb'			# a backslash, then n
+	gated_run "$k1"
+	gated_run "$k2"
+	gated_run "$k3"
+	gated_run "$k4"
+	wait_for all_waiters 4
+	LC_ALL=C.UTF-8 timeout 30 "$SFRUN" --status >table
+	cat table
+	grep -q "^caf$(printf '\303\251') " table
+	grep -qF 'caf\351 ' table
+	grep -qF 'a\nb ' table
+	grep -qF 'a\\nb ' table
+	# In the C locale, nothing but ASCII goes out.
+	LC_ALL=C timeout 30 "$SFRUN" --status >ctable
+	! LC_ALL=C grep -q "$(printf '[\200-\377]')" ctable
+	grep -qF 'caf\303\251 ' ctable
+	# JSON: every key reads back as its bytes (invalid bytes as lone
+	# surrogates \udcXX, as Python's surrogateescape reads them).
+	timeout 30 "$SFRUN" --status --json >status.json
+	cat status.json
+	python3 -c '
+import json, sys
+d = json.load(open("status.json"))
+got = sorted(r["key"].encode("utf-8", "surrogateescape") for r in d["runs"])
+want = sorted(a.encode("utf-8", "surrogateescape") for a in sys.argv[1:])
+assert got == want, (got, want)
+' "$k1" "$k2" "$k3" "$k4"
+	touch go
+}
+
+@test "--status --json: argv as an array, the working directory, no pid for an ended run" {
+	mkdir -p dir
+	(cd dir && spawn "$WORK/a" "$SFRUN" -- sh -c "echo started; $(gate "$WORK/go")" sh 'two words')
+	spawn lin "$SFRUN" --linger 1m -k lin -- echo done
+	reaped "$LASTPID" 0
+	wait_for grep -q started a.out
+	timeout 30 "$SFRUN" --status --json >status.json
+	cat status.json
+	python3 -c '
+import json, sys
+d = json.load(open("status.json"))
+auto = [r for r in d["runs"] if r["key"].startswith("auto-")][0]
+assert auto["argv"][0] == "sh" and auto["argv"][3:] == ["sh", "two words"], auto
+assert auto["cwd"] == sys.argv[1], auto
+assert isinstance(auto["pid"], int) and auto["pid"] > 0, auto
+lin = [r for r in d["runs"] if r["key"] == "lin"][0]
+assert lin["lingering"] and lin["pid"] is None, lin
+' "$WORK/dir"
+	timeout 30 "$SFRUN" --status >table
+	cat table
+	grep -E '^lin \(ended, lingers [^)]*\) +[0-9]+ +- ' table
+	touch go
+}

@@ -144,7 +144,7 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	const uint8_t		*q;
 	uint32_t		 qlen;
 
-	/* Two of these are 2 KB each: keep them off the stack. */
+	/* Two of these are 7 KB each: keep them off the stack. */
 	if ((m = malloc(sizeof(*m))) == NULL ||
 	    (m2 = malloc(sizeof(*m2))) == NULL) {
 		free(m);
@@ -170,6 +170,9 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	MUST(strcmp(m2->command, m->command) == 0);
 	MUST(m2->backend == m->backend && m2->gen == m->gen &&
 	    strcmp(m2->holder, m->holder) == 0);
+	MUST(m->argvlen <= PROTO_COMMAND_MAX && m2->argvlen == m->argvlen &&
+	    memcmp(m2->argv, m->argv, m->argvlen) == 0);
+	MUST(m->cwd[PROTO_CWD_MAX] == '\0' && strcmp(m2->cwd, m->cwd) == 0);
 	if (st != NULL)
 		MUST(status_add(st, m) == 0);
 	pbuf_free(&b);

@@ -1007,7 +1007,7 @@ static void
 test_status_run(void)
 {
 	static struct proto_status_run	m, d;
-	static uint8_t			buf[4 * PROTO_KEY_MAX];
+	static uint8_t			buf[16 * PROTO_KEY_MAX];
 	struct pbuf			b = { 0 };
 	size_t				used, role;
 	uint32_t			u, save;
@@ -1027,6 +1027,9 @@ test_status_run(void)
 	m.backend = ROLE_FOLLOWER;
 	m.gen = UINT64_MAX - 1;
 	strlcpy(m.holder, "web-2:4711:9f8e", sizeof(m.holder));
+	memcpy(m.argv, "./slow-report.sh\0--all\0", 23);
+	m.argvlen = 23;
+	strlcpy(m.cwd, "/srv/reports", sizeof(m.cwd));
 	proto_encode_status_run(&b, &m);
 	n = only_frame(&b, MSG_STATUS_RUN, buf, sizeof(buf));
 	memset(&d, 'X', sizeof(d));
@@ -1039,6 +1042,9 @@ test_status_run(void)
 	    d.key[7] == '\0', "status run: key survives, terminated");
 	CHECK(strcmp(d.command, m.command) == 0,
 	    "status run: command survives");
+	CHECK(d.argvlen == m.argvlen && memcmp(d.argv, m.argv,
+	    m.argvlen) == 0 && strcmp(d.cwd, m.cwd) == 0,
+	    "status run: argv (with its NULs) and cwd survive");
 	CHECK(d.backend == ROLE_FOLLOWER && d.gen == UINT64_MAX - 1 &&
 	    strcmp(d.holder, "web-2:4711:9f8e") == 0,
 	    "status run: backend role, gen and holder survive");
@@ -1066,8 +1072,9 @@ test_status_run(void)
 
 	/* The holder: its length after role and gen, no NUL inside. */
 	memcpy(&save, buf + role + 12, 4);
-	CHECK(save == strlen(m.holder) && (long)(role + 16 + save) == n,
-	    "status run: holder ends the payload");
+	CHECK(save == strlen(m.holder) && (long)(role + 16 + save + 4 +
+	    m.argvlen + 4 + strlen(m.cwd)) == n,
+	    "status run: holder, then argv and cwd end the payload");
 	u = PROTO_HOLDER_MAX + 1;
 	memcpy(buf + role + 12, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
@@ -1107,6 +1114,10 @@ test_status_run(void)
 	m.command[PROTO_COMMAND_MAX] = '\0';
 	memset(m.holder, 'h', PROTO_HOLDER_MAX);
 	m.holder[PROTO_HOLDER_MAX] = '\0';
+	memset(m.argv, '\0', PROTO_COMMAND_MAX);
+	m.argvlen = PROTO_COMMAND_MAX;
+	memset(m.cwd, 'd', PROTO_CWD_MAX);
+	m.cwd[PROTO_CWD_MAX] = '\0';
 	m.backend = ROLE_LEADER;
 	CHECK(proto_encode_status_run(&b, &m) == 0,
 	    "status run: largest entry encodes");
@@ -1115,7 +1126,8 @@ test_status_run(void)
 	    proto_decode_status_run(buf, (uint32_t)n, &d) == 0 &&
 	    d.keylen == PROTO_KEY_MAX && d.key[PROTO_KEY_MAX] == '\0' &&
 	    strlen(d.command) == PROTO_COMMAND_MAX &&
-	    strlen(d.holder) == PROTO_HOLDER_MAX && d.backend == ROLE_LEADER,
+	    strlen(d.holder) == PROTO_HOLDER_MAX && d.backend == ROLE_LEADER &&
+	    d.argvlen == PROTO_COMMAND_MAX && strlen(d.cwd) == PROTO_CWD_MAX,
 	    "status run: largest entry round-trips at the limit");
 	u = PROTO_HOLDER_MAX + 1;
 	role = 48 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX;
