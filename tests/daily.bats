@@ -612,7 +612,7 @@ for row in rows:
     cell = [row[a:b].strip() for a, b in zip(start, start[1:] + [None])]
     r = byid[int(cell[1])]
     seen.add(r["run_id"])
-    assert cell[2] == str(r["pid"]), row
+    assert cell[2] == (str(r["pid"]) if r["pid"] else "-"), row
     assert cell[4] == str(r["waiters"]), row
     assert cell[6] == vis(r["command"]), row
     key = vis(r["key"])
