@@ -521,10 +521,10 @@ client_result(const struct proto_done *d, uint64_t id)
 	}
 }
 
-/* -v: led or joined, which run, how old, how many wait on it. */
+/* -v: led, joined or replayed; or -n skipped: which run, its age, waiters. */
 static void
 client_verbose(const struct client_opts *o, const struct proto_joined *j,
-    const char *key)
+    const char *key, int skipped)
 {
 	char	age[32], *esc;
 
@@ -532,9 +532,20 @@ client_verbose(const struct client_opts *o, const struct proto_joined *j,
 		return;
 	duration_format(j->age_ms, age, sizeof(age));
 	esc = key_escape(key, strlen(key));
-	fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, %u waiter%s\n",
-	    j->led ? "led" : "joined", (unsigned long long)j->run_id,
-	    esc ? esc : "?", age, j->waiters, j->waiters == 1 ? "" : "s");
+	if (skipped)
+		fprintf(stderr, "sfrun: skipped: run %llu (key %s) is in "
+		    "flight, age %s, %u waiter%s (--no-join)\n",
+		    (unsigned long long)j->run_id, esc ? esc : "?", age,
+		    j->waiters, j->waiters == 1 ? "" : "s");
+	else if (j->led == JOIN_REPLAY)
+		fprintf(stderr, "sfrun: replayed run %llu (key %s), which "
+		    "ended %s ago\n", (unsigned long long)j->run_id,
+		    esc ? esc : "?", age);
+	else
+		fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, "
+		    "%u waiter%s\n", j->led == JOIN_LED ? "led" : "joined",
+		    (unsigned long long)j->run_id, esc ? esc : "?", age,
+		    j->waiters, j->waiters == 1 ? "" : "s");
 	free(esc);
 }
 
@@ -561,7 +572,7 @@ client_follow(struct client *c, const struct client_opts *o,
 				goto bad;
 			joined = 1;
 			id = j.run_id;
-			client_verbose(o, &j, key);
+			client_verbose(o, &j, key, 0);
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */
@@ -584,6 +595,9 @@ client_follow(struct client *c, const struct client_opts *o,
 				goto bad;
 			return client_result(&d, id);
 		case MSG_BUSY:
+			if (proto_decode_joined(p, len, &j) == -1 || joined)
+				goto bad;
+			client_verbose(o, &j, key, 1);
 			return o->conflict_code;
 		case MSG_ERROR:
 			if (proto_decode_text(p, len, text, sizeof(text)) == -1)

@@ -84,8 +84,9 @@ proto_limit(uint32_t type)
 		return PROTO_RUN_MAX;
 	case MSG_STATUS:
 	case MSG_STOP:
-	case MSG_BUSY:
 		return 0;
+	case MSG_BUSY:
+		return 24;
 	case MSG_FORGET:
 		return PROTO_KEY_MAX;
 	case MSG_JOINED:
@@ -423,10 +424,11 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 	return 0;
 }
 
-int
-proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
+/* A struct proto_joined as a frame of type (MSG_JOINED, MSG_BUSY). */
+static int
+encode_joined(struct pbuf *b, uint32_t type, const struct proto_joined *m)
 {
-	size_t	at = frame_begin(b, MSG_JOINED);
+	size_t	at = frame_begin(b, type);
 	int	f = 0;
 
 	f |= put_u64(b, m->run_id);
@@ -434,6 +436,18 @@ proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
 	f |= put_u32(b, m->led);
 	f |= put_u32(b, m->waiters);
 	return frame_end(b, at, f);
+}
+
+int
+proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
+{
+	return encode_joined(b, MSG_JOINED, m);
+}
+
+int
+proto_encode_busy(struct pbuf *b, const struct proto_joined *m)
+{
+	return encode_joined(b, MSG_BUSY, m);
 }
 
 int
@@ -445,7 +459,7 @@ proto_decode_joined(const uint8_t *p, uint32_t len, struct proto_joined *m)
 	m->age_ms = get_u64(&r);
 	m->led = get_u32(&r);
 	m->waiters = get_u32(&r);
-	return r.bad || r.left != 0 || m->led > 1 ? -1 : 0;
+	return r.bad || r.left != 0 || m->led > JOIN_REPLAY ? -1 : 0;
 }
 
 int

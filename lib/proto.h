@@ -53,7 +53,8 @@ enum msg_type {
 	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end;
 				   the first one: fd: the spool */
 	MSG_DONE,		/* s→c: struct proto_done */
-	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
+	MSG_BUSY,		/* s→c: --no-join and the key is in flight:
+				   struct proto_joined of that run */
 	MSG_ERROR,		/* s→c: one line of text, the request failed */
 	MSG_STATUS_RUN,		/* s→c: struct proto_status_run; pid 0: ended */
 	MSG_STATUS_END,		/* s→c: struct proto_counters */
@@ -110,10 +111,13 @@ struct proto_run {
 
 struct proto_joined {
 	uint64_t	 run_id;
-	uint64_t	 age_ms;
-	uint32_t	 led;		/* 1: this request started the run */
+	uint64_t	 age_ms;	/* JOIN_REPLAY: since the run ended */
+	uint32_t	 led;		/* JOIN_* */
 	uint32_t	 waiters;	/* including this one */
 };
+#define JOIN_JOINED	0	/* joined a run in flight */
+#define JOIN_LED	1	/* this request started the run */
+#define JOIN_REPLAY	2	/* the run has ended: its result, lingering */
 
 struct proto_done {
 	uint32_t	 how;		/* enum done_how */
@@ -187,6 +191,7 @@ int	 proto_encode_run(struct pbuf *, const struct proto_run *);
 int	 proto_decode_run(const uint8_t *, uint32_t, struct proto_run *,
 	    const char **);
 int	 proto_encode_joined(struct pbuf *, const struct proto_joined *);
+int	 proto_encode_busy(struct pbuf *, const struct proto_joined *);
 int	 proto_decode_joined(const uint8_t *, uint32_t, struct proto_joined *);
 int	 proto_encode_data(struct pbuf *, uint32_t, uint64_t);
 int	 proto_decode_data(const uint8_t *, uint32_t, uint32_t *, uint64_t *);

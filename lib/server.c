@@ -59,6 +59,7 @@ struct flight {
 	int			 keep;
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
+	uint64_t		 ended;		/* loop_now() at its end */
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
@@ -271,6 +272,7 @@ flight_done(void *arg)
 {
 	struct flight	*f = arg;
 
+	f->ended = loop_now();
 	/* A bridge says how it ended before it exits: read that first. */
 	if (f->side != -1)
 		flight_side_cb(f->side, EPOLLIN, f);
@@ -810,7 +812,11 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		f = NULL;
 	}
 	if (f != NULL && (req.flags & RUN_NOJOIN) && !run_finished(f->run)) {
-		proto_frame(&c->out, MSG_BUSY, NULL, 0);
+		memset(&j, 0, sizeof(j));
+		j.run_id = f->id;
+		j.age_ms = loop_now() - run_started(f->run);
+		j.waiters = f->nwaiters;
+		proto_encode_busy(&c->out, &j);
 		c->state = CONN_CLOSING;
 		return;
 	}
@@ -827,7 +833,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 			conn_fail(c, cause);
 			return;
 		}
-		j.led = 1;
+		j.led = JOIN_LED;
 	} else
 		srv.counters.invocations_joined++;
 	srv.counters.invocations_total++;
@@ -838,6 +844,10 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
+	if (run_finished(f->run)) {	/* lingering: a replay */
+		j.led = JOIN_REPLAY;
+		j.age_ms = loop_now() - f->ended;
+	}
 	j.waiters = f->nwaiters + ((req.flags & RUN_DETACH) ? 0 : 1);
 	proto_encode_joined(&c->out, &j);
 	c->detach = (req.flags & RUN_DETACH) != 0;

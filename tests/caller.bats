@@ -321,3 +321,26 @@ assert lin["lingering"] and lin["pid"] is None, lin
 	grep -E '^lin \(ended, lingers [^)]*\) +[0-9]+ +- ' table
 	touch go
 }
+
+@test "-v: a --linger replay says so and how long ago the run ended; -n -v says it skipped, naming the run" {
+	run --separate-stderr timeout 30 "$SFRUN" -v --linger 1m -k lv -- echo out
+	[ "$status" -eq 0 ]
+	[[ "$stderr" =~ ^sfrun:\ led\ run\ ([0-9]+) ]]
+	local id=${BASH_REMATCH[1]}
+	run --separate-stderr timeout 30 "$SFRUN" -v -k lv -- echo WRONG
+	echo "stderr=[$stderr]"
+	[ "$output" = out ]
+	[[ "$stderr" =~ ^sfrun:\ replayed\ run\ $id\ \(key\ lv\),\ which\ ended\ [0-9]+\.[0-9]{3}s\ ago$ ]]
+	spawn_waiter lead sk 1 "$SFRUN" -k sk -c "$(gate go)"
+	local lead=$LASTPID
+	run --separate-stderr timeout 30 "$SFRUN" -n -v -k sk -- touch marker
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" =~ ^sfrun:\ skipped:\ run\ [0-9]+\ \(key\ sk\)\ is\ in\ flight,\ age\ [0-9.]+s,\ 1\ waiter\ \(--no-join\)$ ]]
+	run --separate-stderr timeout 30 "$SFRUN" -n -q -v -k sk -- touch marker
+	[ "$status" -eq 75 ]
+	[ -z "$stderr" ]
+	[ ! -e marker ]
+	touch go
+	reaped "$lead" 0
+}

@@ -245,8 +245,9 @@ test_frame(void)
 
 	CHECK(proto_limit(MSG_HELLO) == 8, "limit: hello is 8");
 	CHECK(proto_limit(MSG_RUN) == PROTO_RUN_MAX, "limit: run");
-	CHECK(proto_limit(MSG_STATUS) == 0 && proto_limit(MSG_STOP) == 0 &&
-	    proto_limit(MSG_BUSY) == 0, "limit: empty messages are 0");
+	CHECK(proto_limit(MSG_STATUS) == 0 && proto_limit(MSG_STOP) == 0,
+	    "limit: empty messages are 0");
+	CHECK(proto_limit(MSG_BUSY) == 24, "limit: busy is a joined");
 	CHECK(proto_limit(MSG_FORGET) == PROTO_KEY_MAX, "limit: forget");
 	CHECK(proto_limit(MSG_ERROR) == PROTO_TEXT_MAX, "limit: error");
 	CHECK(proto_limit(MSG_OK) == 4, "limit: ok is 4");
@@ -296,7 +297,7 @@ test_next(void)
 	uint32_t	 bad[] = { 0, MSG_TYPE_MAX, UINT32_MAX };
 	const uint8_t	*p;
 	const char	*errstr;
-	uint8_t		 raw[64];
+	uint8_t		 raw[64] = { 0 };
 	size_t		 i, total;
 	int		 ok, n;
 
@@ -850,9 +851,21 @@ test_small(void)
 	CHECK(proto_decode_joined(buf, 23, &jd) == -1, "joined: short refused");
 	CHECK(proto_decode_joined(buf, 25, &jd) == -1,
 	    "joined: trailing byte refused");
-	v = 2;
+	v = JOIN_REPLAY;
 	memcpy(buf + 16, &v, 4);
-	CHECK(proto_decode_joined(buf, 24, &jd) == -1, "joined: led 2 refused");
+	CHECK(proto_decode_joined(buf, 24, &jd) == 0 && jd.led == JOIN_REPLAY,
+	    "joined: a replay decodes");
+	v = JOIN_REPLAY + 1;
+	memcpy(buf + 16, &v, 4);
+	CHECK(proto_decode_joined(buf, 24, &jd) == -1, "joined: led 3 refused");
+	pbuf_free(&b);
+
+	/* MSG_BUSY carries the run in flight, as a joined. */
+	proto_encode_busy(&b, &j);
+	n = only_frame(&b, MSG_BUSY, buf, sizeof(buf));
+	memset(&jd, 0, sizeof(jd));
+	CHECK(n == 24 && proto_decode_joined(buf, (uint32_t)n, &jd) == 0 &&
+	    jd.run_id == j.run_id && jd.waiters == 99, "busy: round trip");
 	pbuf_free(&b);
 
 	proto_encode_data(&b, 0, 0);
@@ -1482,7 +1495,7 @@ test_fuzz(void)
 		}
 		rc = proto_decode_joined(buf, len, &joined);
 		odd[2] |= rc != 0 && rc != -1;
-		odd[2] |= rc == 0 && (len != 24 || joined.led > 1);
+		odd[2] |= rc == 0 && (len != 24 || joined.led > JOIN_REPLAY);
 		rc = proto_decode_data(buf, len, &stream, &end);
 		odd[3] |= rc != 0 && rc != -1;
 		odd[3] |= rc == 0 && (len != 16 || stream > 1);
