@@ -54,7 +54,25 @@ struct sink {
 	enum sink_kind	 kind;
 };
 
-static char	timeout_msg[256];
+/*
+ * --timeout. Until the request is on its way, the alarm says so and exits
+ * at once. From then on it only marks the time as up (expired): the next
+ * blocking call it interrupts (client_expired) tells the server this waiter
+ * leaves and says what became of the run. Should that hang, the alarm
+ * rings again and exits as before.
+ */
+static char			 timeout_msg[256];
+static volatile sig_atomic_t	 expired, connected;
+static struct {
+	struct client	*c;
+	const char	*key;
+	uint64_t	 id;		/* 0: not joined yet */
+	int		 leaving;
+} waiter;
+
+static int	client_next(struct client *, uint32_t *, const uint8_t **,
+		    uint32_t *, int *);
+static int	client_send(struct client *, struct pbuf *, const int *, int);
 
 /*
  * One line of sfrun's own on stderr. A failure's line always goes out,
@@ -72,30 +90,101 @@ client_say(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* --timeout: say so (async-signal-safely) and leave with 124. */
+/* SIGALRM of --timeout (see above); async-signal-safe. */
 static void
 client_alarm(int sig)
 {
-	size_t	len = strlen(timeout_msg);
-
 	(void)sig;
-	if (len > 0)
-		(void)write(STDERR_FILENO, timeout_msg, len);
+	if (connected && !expired) {
+		expired = 1;
+		alarm(3);	/* the leave must not hang either */
+		return;
+	}
+	(void)write(STDERR_FILENO, timeout_msg, strlen(timeout_msg));
+	(void)write(STDERR_FILENO, "\n", 1);
 	_exit(124);
+}
+
+/* What became of the run, as the server answered MSG_LEAVE. */
+static const char *
+client_left(uint32_t what)
+{
+	switch (what) {
+	case LEAVE_GOES_ON:
+		return "goes on for those still waiting";
+	case LEAVE_KEPT:
+		return "goes on (--keep)";
+	case LEAVE_CANCELLED:
+		return "was cancelled: no one else waited for it (SIGTERM, "
+		    "then SIGKILL after its grace period)";
+	default:
+		return "had ended";
+	}
+}
+
+/*
+ * The time is up, if the alarm said so: tell the server this waiter leaves,
+ * skip what it still sends up to its answer, say what became of the run in
+ * one line, and exit 124.
+ */
+static void
+client_expired(void)
+{
+	struct pbuf		 out = { 0 };
+	struct proto_joined	 j;
+	struct timeval		 tv = { 1, 0 };
+	const uint8_t		*p;
+	const char		*what = NULL;
+	uint32_t		 type, len, v;
+	int			 used;
+	char			*esc;
+
+	if (!expired || waiter.leaving)
+		return;
+	waiter.leaving = 1;
+	setsockopt(waiter.c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (proto_frame(&out, MSG_LEAVE, NULL, 0) == 0 &&
+	    client_send(waiter.c, &out, NULL, 0) == 0) {
+		while (what == NULL &&
+		    client_next(waiter.c, &type, &p, &len, &used) == 1) {
+			if (type == MSG_JOINED &&
+			    proto_decode_joined(p, len, &j) == 0)
+				waiter.id = j.run_id;
+			else if (type == MSG_OK &&
+			    proto_decode_u32(p, len, &v) == 0)
+				what = client_left(v);
+			pbuf_consume(&waiter.c->in, (size_t)used);
+		}
+	}
+	pbuf_free(&out);
+	esc = key_escape(waiter.key, strlen(waiter.key));
+	if (what != NULL && waiter.id != 0)
+		fprintf(stderr, "%s; run %llu (key %s) %s\n", timeout_msg,
+		    (unsigned long long)waiter.id, esc != NULL ? esc : "?",
+		    what);
+	else
+		fprintf(stderr, "%s\n", timeout_msg);
+	free(esc);
+	exit(124);
 }
 
 static void
 client_arm_timeout(const struct client_opts *o)
 {
 	struct itimerval	it;
+	struct sigaction	sa;
 	char			dur[32];
 
 	if (o->timeout_ms == 0)
 		return;
 	duration_format(o->timeout_ms, dur, sizeof(dur));
 	snprintf(timeout_msg, sizeof(timeout_msg), "sfrun: gave up "
-	    "waiting after %s (--timeout)\n", dur);
-	signal(SIGALRM, client_alarm);
+	    "waiting after %s (--timeout)", dur);
+	/* No SA_RESTART: a blocking call returns EINTR to notice it. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = client_alarm;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_sec = (time_t)(o->timeout_ms / 1000);
 	it.it_value.tv_usec = (suseconds_t)(o->timeout_ms % 1000) * 1000;
@@ -250,8 +339,10 @@ client_send(struct client *c, struct pbuf *b, const int *fds, int nfds)
 		n = sock_send(c->fd, b->data + b->off, pbuf_used(b), fds,
 		    nfds);
 		if (n == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				client_expired();
 				continue;
+			}
 			return -1;
 		}
 		nfds = 0;
@@ -287,8 +378,10 @@ client_next(struct client *c, uint32_t *type, const uint8_t **payload,
 			return -1;
 		n = sock_recv(c->fd, c->in.data + c->in.len,
 		    c->in.cap - c->in.len, c->fds, &c->nfds);
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && errno == EINTR) {
+			client_expired();
 			continue;
+		}
 		if (n <= 0)
 			return (int)n;
 		c->in.len += (size_t)n;
@@ -414,7 +507,8 @@ sink_wait(struct sink *s)
 {
 	struct pollfd	pfd = { s->fd, POLLOUT, 0 };
 
-	(void)poll(&pfd, 1, -1);
+	if (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+		client_expired();
 }
 
 /* The plain way: pread from the spool, write to the output. */
@@ -433,8 +527,10 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 	}
 	for (done = 0; done < n; done += w) {
 		if ((w = write(s->fd, buf + done, (size_t)(n - done))) == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				client_expired();
 				w = 0;
+			}
 			else if (errno == EAGAIN) {
 				sink_wait(s);
 				w = 0;
@@ -473,8 +569,10 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 			*pos += (uint64_t)n;
 			continue;
 		}
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && errno == EINTR) {
+			client_expired();
 			continue;
+		}
 		if (n == -1 && errno == EAGAIN) {
 			sink_wait(s);
 			continue;
@@ -571,7 +669,7 @@ client_follow(struct client *c, const struct client_opts *o,
 			if (proto_decode_joined(p, len, &j) == -1 || joined)
 				goto bad;
 			joined = 1;
-			id = j.run_id;
+			id = waiter.id = j.run_id;
 			client_verbose(o, &j, key, 0);
 			break;
 		case MSG_DATA:
@@ -711,6 +809,9 @@ client_run(const struct client_opts *o)
 		client_close(&c);
 		return 125;
 	}
+	waiter.c = &c;
+	waiter.key = k;
+	connected = 1;
 	if (proto_encode_hello(&out) == -1 ||
 	    client_request(o, k, password, &out, &cwdfd) == -1) {
 		client_say("cannot build the request: %s",

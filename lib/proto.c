@@ -84,6 +84,7 @@ proto_limit(uint32_t type)
 		return PROTO_RUN_MAX;
 	case MSG_STATUS:
 	case MSG_STOP:
+	case MSG_LEAVE:
 		return 0;
 	case MSG_BUSY:
 		return 24;

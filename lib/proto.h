@@ -58,9 +58,18 @@ enum msg_type {
 	MSG_ERROR,		/* s→c: one line of text, the request failed */
 	MSG_STATUS_RUN,		/* s→c: struct proto_status_run; pid 0: ended */
 	MSG_STATUS_END,		/* s→c: struct proto_counters */
-	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not) */
+	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not;
+				   leave: LEAVE_*) */
+	MSG_LEAVE,		/* c→s: empty; a waiter gives up (--timeout)
+				   and is told what became of the run */
 	MSG_TYPE_MAX
 };
+
+/* MSG_OK's answer to MSG_LEAVE: what became of the run. */
+#define LEAVE_GOES_ON	0	/* others wait on it */
+#define LEAVE_KEPT	1	/* no one waits; kept (--keep, -d) */
+#define LEAVE_CANCELLED	2	/* it was the last waiter: cancelled */
+#define LEAVE_ENDED	3	/* the run had ended already */
 
 /* MSG_RUN flags. */
 #define RUN_KEEP	0x01	/* run to completion with no waiter */

@@ -93,6 +93,7 @@ struct conn {
 	int			 nrfds;
 	int			 sendfd;	/* -1, or goes with byte */
 	uint64_t		 sendfd_at;	/* ... sendfd_at of out */
+	int			 sendfd_own;	/* a copy, closed here */
 	struct loop_timer	*stall;
 
 	struct flight		*flight;
@@ -625,8 +626,10 @@ conn_flush(struct conn *c)
 		p = c->out.data + c->out.off;
 		if (c->sendfd != -1 && c->written == c->sendfd_at) {
 			n = sock_send(c->fd, p, len, &c->sendfd, 1);
+			if (n > 0 && c->sendfd_own)
+				close(c->sendfd);
 			if (n > 0)
-				c->sendfd = -1;
+				c->sendfd = -1, c->sendfd_own = 0;
 		} else {
 			if (c->sendfd != -1 && len > c->sendfd_at - c->written)
 				len = (size_t)(c->sendfd_at - c->written);
@@ -654,26 +657,45 @@ conn_flush(struct conn *c)
 }
 
 /*
- * Close a connection. A waiter leaving a run that has not ended may be its
- * last: then the run is cancelled and its key freed, unless it is kept.
+ * A waiter leaves its run. If the run has not ended, it may be its last:
+ * then the run is cancelled and its key freed, unless it is kept. Returns
+ * what became of the run (LEAVE_*).
  */
+static uint32_t
+conn_unwait(struct conn *c)
+{
+	struct flight	*f = c->flight;
+	uint32_t	 what = LEAVE_GOES_ON;
+
+	if (f == NULL)
+		return LEAVE_ENDED;
+	c->flight = NULL;
+	TAILQ_REMOVE(&f->waiters, c, wentry);
+	f->nwaiters--;
+	if (run_finished(f->run))
+		what = LEAVE_ENDED;
+	else if (f->nwaiters == 0 && f->keep)
+		what = LEAVE_KEPT;
+	else if (f->nwaiters == 0) {
+		flight_detach(f);
+		run_cancel(f->run);
+		what = LEAVE_CANCELLED;
+	}
+	flight_maybe_free(f);
+	return what;
+}
+
+/* Close a connection; a waiter leaves its run (conn_unwait). */
 static void
 conn_close(struct conn *c, const char *why)
 {
-	struct flight	*f = c->flight;
-	int		 i;
+	int	i;
 
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
-	if (f != NULL) {
-		TAILQ_REMOVE(&f->waiters, c, wentry);
-		f->nwaiters--;
-		if (f->nwaiters == 0 && !f->keep && !run_finished(f->run)) {
-			flight_detach(f);
-			run_cancel(f->run);
-		}
-		flight_maybe_free(f);
-	}
+	conn_unwait(c);
+	if (c->sendfd_own)
+		close(c->sendfd);
 	for (i = 0; i < c->nrfds; i++)
 		close(c->rfds[i]);
 	loop_io_del(c->io);
@@ -960,6 +982,42 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 	}
 }
 
+/*
+ * A waiter may send one thing: MSG_LEAVE (it gives up, --timeout). It is
+ * told what became of the run and closed once that is written. Anything
+ * else drops it. Returns -1 if the connection was closed.
+ */
+static int
+conn_leave(struct conn *c)
+{
+	const uint8_t	*payload;
+	const char	*errstr = NULL;
+	uint32_t	 type, plen;
+	int		 used;
+
+	used = proto_next(c->in.data + c->in.off, pbuf_used(&c->in), &type,
+	    &payload, &plen, &errstr);
+	if (used == 0)
+		return 0;	/* the rest is still on its way */
+	if (used == -1 || type != MSG_LEAVE) {
+		conn_close(c, "dropped: sent data while waiting");
+		return -1;
+	}
+	pbuf_consume(&c->in, (size_t)used);
+	/* The spool, still to be sent, may go with the run: keep a copy. */
+	if (c->sendfd != -1) {
+		c->sendfd = fcntl(c->sendfd, F_DUPFD_CLOEXEC, 0);
+		c->sendfd_own = c->sendfd != -1;
+		if (c->sendfd == -1) {
+			conn_close(c, strerror(errno));
+			return -1;
+		}
+	}
+	proto_encode_u32(&c->out, MSG_OK, conn_unwait(c));
+	c->state = CONN_CLOSING;
+	return 0;
+}
+
 /* Read from a client and handle every whole frame it sent. */
 static void
 conn_read(struct conn *c)
@@ -983,7 +1041,7 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == CONN_WAITING || c->state == CONN_CLOSING) {
+	if (c->state == CONN_CLOSING) {
 		conn_close(c, "dropped: sent data while waiting");
 		return;
 	}
@@ -1006,6 +1064,9 @@ conn_read(struct conn *c)
 			close(c->rfds[i]);
 		c->nrfds = 0;
 	}
+	if (c->state == CONN_WAITING && pbuf_used(&c->in) > 0 &&
+	    conn_leave(c) == -1)
+		return;
 	conn_flush(c);
 }
 

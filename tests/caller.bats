@@ -344,3 +344,25 @@ assert lin["lingering"] and lin["pid"] is None, lin
 	touch go
 	reaped "$lead" 0
 }
+
+@test "the last waiter giving up with --timeout says what became of the run" {
+	run --separate-stderr timeout 30 "$SFRUN" -t 0.3 -k t1 -c 'echo $$ >t1.pid; sleep 30'
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t1\)\ was\ cancelled ]]
+	wait_for gone "$(cat t1.pid)"
+	run --separate-stderr timeout 30 "$SFRUN" --keep -t 0.3 -k t2 -c "$(gate go)"
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t2\)\ goes\ on\ \(--keep\)$ ]]
+	spawn_waiter lead t3 1 "$SFRUN" -k t3 -c "$(gate go)"
+	local lead=$LASTPID
+	run --separate-stderr timeout 30 "$SFRUN" -t 0.3 -k t3 -- true
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t3\)\ goes\ on\ for\ those\ still\ waiting$ ]]
+	has_waiters t3 1
+	touch go
+	reaped "$lead" 0
+}

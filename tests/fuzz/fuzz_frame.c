@@ -318,6 +318,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case MSG_STATUS:
 		case MSG_STOP:
+		case MSG_LEAVE:
 			MUST(len == 0);
 			break;
 		case MSG_BUSY:

@@ -251,6 +251,7 @@ test_frame(void)
 	CHECK(proto_limit(MSG_FORGET) == PROTO_KEY_MAX, "limit: forget");
 	CHECK(proto_limit(MSG_ERROR) == PROTO_TEXT_MAX, "limit: error");
 	CHECK(proto_limit(MSG_OK) == 4, "limit: ok is 4");
+	CHECK(proto_limit(MSG_LEAVE) == 0, "limit: leave is empty");
 	CHECK(proto_limit(0) == 0 && proto_limit(MSG_TYPE_MAX) == 0 &&
 	    proto_limit(UINT32_MAX) == 0, "limit: unknown types are 0");
 
