@@ -95,7 +95,7 @@ full_run() {
 	BGPIDS+=("$full")
 	reaped "$full" 125
 	grep -qx 'sfrun: write error on stdout: No space left on device' full.err
-	has_waiters wf 1
+	wait_for has_waiters wf 1
 	touch go
 	reaped "$lead" 0
 	[ "$(cat lead.out)" = "one
@@ -245,7 +245,8 @@ two" ]
 @test "make -j4: a sub-make run through sfrun keeps make's jobserver" {
 	command -v make >/dev/null || skip "needs make"
 	mkdir sub
-	printf 'all: a b c d\na b c d:\n\t@sleep 1\n' >sub/Makefile
+	# Four jobs of 2 seconds, each noting when it started and ended.
+	printf 'all: a b c d\na b c d:\n\t@date +%%s%%N >$@.start; sleep 2; date +%%s%%N >$@.end\n' >sub/Makefile
 	printf 'all:\n\t+@"%s" -k sub -- $(MAKE) -s -C sub\n' "$SFRUN" >Makefile
 	start_server
 	local t0 t1
@@ -255,7 +256,14 @@ two" ]
 	echo "status=$status took $((t1 - t0))ms output=[$output]"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *jobserver* ]]
-	[ $((t1 - t0)) -lt 3500 ]
+	# All four ran at once: each started before any ended (one at a
+	# time, as without the jobserver, would take 8 seconds).
+	local last_start first_end
+	last_start=$(cat sub/*.start | sort -n | tail -1)
+	first_end=$(cat sub/*.end | sort -n | head -1)
+	echo "last start $last_start, first end $first_end"
+	[ "$last_start" -lt "$first_end" ]
+	[ $((t1 - t0)) -lt 8000 ]
 }
 
 # gated_run KEY: a run of KEY (any bytes) in flight until ./go exists.
@@ -346,22 +354,23 @@ assert lin["lingering"] and lin["pid"] is None, lin
 }
 
 @test "the last waiter giving up with --timeout says what became of the run" {
-	run --separate-stderr timeout 30 "$SFRUN" -t 0.3 -k t1 -c 'echo $$ >t1.pid; sleep 30'
+	run --separate-stderr timeout 30 "$SFRUN" -t 1 -k t1 -c 'echo $$ >t1.pid; sleep 30'
 	echo "status=$status stderr=[$stderr]"
 	[ "$status" -eq 124 ]
 	[ "${#stderr_lines[@]}" -eq 1 ]
-	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t1\)\ was\ cancelled ]]
-	wait_for gone "$(cat t1.pid)"
-	run --separate-stderr timeout 30 "$SFRUN" --keep -t 0.3 -k t2 -c "$(gate go)"
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 1\.000s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t1\)\ was\ cancelled ]]
+	# (a command that had not even started is gone too)
+	[ ! -e t1.pid ] || wait_for gone "$(cat t1.pid)"
+	run --separate-stderr timeout 30 "$SFRUN" --keep -t 1 -k t2 -c "$(gate go)"
 	echo "status=$status stderr=[$stderr]"
 	[ "$status" -eq 124 ]
-	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t2\)\ goes\ on\ \(--keep\)$ ]]
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 1\.000s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t2\)\ goes\ on\ \(--keep\)$ ]]
 	spawn_waiter lead t3 1 "$SFRUN" -k t3 -c "$(gate go)"
 	local lead=$LASTPID
-	run --separate-stderr timeout 30 "$SFRUN" -t 0.3 -k t3 -- true
+	run --separate-stderr timeout 30 "$SFRUN" -t 1 -k t3 -- true
 	echo "status=$status stderr=[$stderr]"
 	[ "$status" -eq 124 ]
-	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 0\.300s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t3\)\ goes\ on\ for\ those\ still\ waiting$ ]]
+	[[ "$stderr" =~ ^sfrun:\ gave\ up\ waiting\ after\ 1\.000s\ \(--timeout\)\;\ run\ [0-9]+\ \(key\ t3\)\ goes\ on\ for\ those\ still\ waiting$ ]]
 	has_waiters t3 1
 	touch go
 	reaped "$lead" 0
