@@ -530,8 +530,7 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 			if (errno == EINTR) {
 				client_expired();
 				w = 0;
-			}
-			else if (errno == EAGAIN) {
+			} else if (errno == EAGAIN) {
 				sink_wait(s);
 				w = 0;
 			} else

@@ -626,10 +626,12 @@ conn_flush(struct conn *c)
 		p = c->out.data + c->out.off;
 		if (c->sendfd != -1 && c->written == c->sendfd_at) {
 			n = sock_send(c->fd, p, len, &c->sendfd, 1);
-			if (n > 0 && c->sendfd_own)
-				close(c->sendfd);
-			if (n > 0)
-				c->sendfd = -1, c->sendfd_own = 0;
+			if (n > 0) {
+				if (c->sendfd_own)
+					close(c->sendfd);
+				c->sendfd = -1;
+				c->sendfd_own = 0;
+			}
 		} else {
 			if (c->sendfd != -1 && len > c->sendfd_at - c->written)
 				len = (size_t)(c->sendfd_at - c->written);
