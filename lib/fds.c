@@ -20,8 +20,9 @@
 
 /*
  * Make sure fds 0, 1 and 2 are open: each closed one is opened on
- * /dev/null (stdin for reading, the others for writing). If even that
- * fails, the program could only misbehave: it exits 125 at once.
+ * /dev/null (stdin for reading, the others for writing; not close-on-exec,
+ * as they stand for the standard streams). If even that fails, the program
+ * could only misbehave: it exits 125 at once.
  */
 void
 fds_std_open(void)
