@@ -66,8 +66,8 @@ spools_are() {
 	echo "status=$status stdout=[$output] stderr=[$stderr]"
 	[ "$status" -eq 3 ]
 	[ "$output" = "$(printf 'out1\nout2')" ]
-	[[ "$stderr" == err1$'\n'"sfrun: joined run "* ||
-	    "$stderr" == "sfrun: joined run "*$'\n'err1 ]]
+	[[ "$stderr" == err1$'\n'"sfrun: replayed run "* ||
+	    "$stderr" == "sfrun: replayed run "*$'\n'err1 ]]
 	[ "$(count_lines count)" -eq 1 ]
 
 	# Any number of callers in the window get the same result.
