@@ -1,12 +1,14 @@
 /* sfrun: run a command once for all who ask for it at the same time. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
 #include "duration.h"
+#include "fds.h"
 #include "key.h"
 #include "proto.h"
 #include "redisurl.h"
@@ -38,6 +40,7 @@ static const struct option longopts[] = {
 	{ "kill-after",		required_argument, NULL, OPT_KILL_AFTER },
 	{ "join-window",	required_argument, NULL, 'w' },
 	{ "no-join",		no_argument,	   NULL, 'n' },
+	{ "conflict-exit-code",	required_argument, NULL, 'E' },
 	{ "detach",		no_argument,	   NULL, 'd' },
 	{ "keep",		no_argument,	   NULL, OPT_KEEP },
 	{ "linger",		required_argument, NULL, OPT_LINGER },
@@ -82,12 +85,13 @@ usage(FILE *f)
 "  -n, --no-join          exit 75 if the key is already running\n"
 "      --fresh            only a run that starts after this call: wait for\n"
 "                         the one in flight to end, then share the next\n"
+"  -E, --conflict-exit-code N  the exit status of -n instead of 75\n"
 "  -d, --detach           start or join, then return at once\n"
 "      --keep             finish the run even if every waiter leaves\n"
 "      --linger DUR       keep the finished result joinable for DUR\n"
 "      --tty              run the command on a pseudo-terminal\n"
 "  -v, --verbose          say whether this call led or joined\n"
-"  -q, --quiet            no messages of sfrun's own\n"
+"  -q, --quiet            no notices (led, joined, skipped); errors still\n"
 "  -S, --socket PATH      server socket (default: $SFRUN_SOCKET, or per user)\n"
 "\n"
 "Across hosts (password from $SFRUN_REDIS_PASSWORD[_FILE], never argv):\n"
@@ -105,14 +109,24 @@ usage(FILE *f)
 "host was lost.\n");
 }
 
-/* A usage error: one line, exit 125, nothing run. */
+/*
+ * A usage error: one line, exit 125, nothing run. The argument is shown
+ * escaped and cut to its first 60 bytes: a key may be 1024 bytes of
+ * anything.
+ */
 static void __attribute__((noreturn))
 bad(const char *what, const char *arg, const char *why)
 {
-	if (arg != NULL)
-		fprintf(stderr, "sfrun: %s '%s': %s (see sfrun --help)\n",
-		    what, arg, why);
-	else
+	size_t	 len;
+	char	*esc;
+
+	if (arg != NULL) {
+		len = strlen(arg);
+		esc = key_escape(arg, len > 60 ? 60 : len);
+		fprintf(stderr, "sfrun: %s '%s%s': %s (see sfrun --help)\n",
+		    what, esc != NULL ? esc : "?", len > 60 ? "..." : "", why);
+		free(esc);
+	} else
 		fprintf(stderr, "sfrun: %s (see sfrun --help)\n", what);
 	exit(125);
 }
@@ -192,13 +206,16 @@ main(int argc, char *argv[])
 	const char		*backend = NULL;
 	int			 ch, status = 0, stop = 0, json = 0;
 
+	fds_std_open();
+	setlocale(LC_CTYPE, "");	/* keys print as the locale shows them */
 	memset(&o, 0, sizeof(o));
 	o.kill_after_ms = 5000;
+	o.conflict_code = 75;
 	o.prefix = "sfrun:";
 	o.lease_ms = 15000;
 	o.backend_linger_ms = 30000;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+k:c:t:w:ndvqS:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "+k:c:t:w:nE:dvqS:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k':
@@ -223,6 +240,13 @@ main(int argc, char *argv[])
 			break;
 		case 'n':
 			o.flags |= RUN_NOJOIN;
+			break;
+		case 'E':
+			o.conflict_code = (int)strtonum(optarg, 0, 255,
+			    &errstr);
+			if (errstr != NULL)
+				bad("--conflict-exit-code", optarg,
+				    "must be a number from 0 to 255");
 			break;
 		case 'd':
 			o.flags |= RUN_DETACH;

@@ -6,6 +6,7 @@
 
 #include "bridge.h"
 #include "duration.h"
+#include "fds.h"
 #include "proto.h"
 #include "server.h"
 
@@ -37,6 +38,7 @@ main(int argc, char *argv[])
 	const char		*errstr;
 	int			 ch;
 
+	fds_std_open();
 	/* A backend run's bridge, started by sfrund itself; not for people. */
 	if (argc >= 3 && strcmp(argv[1], "--bridge") == 0 &&
 	    strcmp(argv[2], "--") == 0) {

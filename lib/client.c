@@ -26,10 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "duration.h"
+#include "fds.h"
 #include "key.h"
 #include "proto.h"
 #include "sig.h"
@@ -43,26 +45,45 @@ struct client {
 	struct pbuf	 in;
 	int		 fds[SOCK_MAXFDS];
 	int		 nfds;
-	int		 quiet;
 };
 
 /* How an output descriptor takes bytes from a spool. */
-enum sink_kind { SINK_SPLICE, SINK_SENDFILE, SINK_WRITE, SINK_GONE };
+enum sink_kind { SINK_SPLICE, SINK_SENDFILE, SINK_WRITE };
 
 struct sink {
 	int		 fd;
 	enum sink_kind	 kind;
 };
 
-static char	timeout_msg[256];
+/*
+ * --timeout. Until the request is on its way, the alarm says so and exits
+ * at once. From then on it only marks the time as up (expired): the next
+ * blocking call it interrupts (client_expired) tells the server this waiter
+ * leaves and says what became of the run. Should that hang, the alarm
+ * rings again and exits as before.
+ */
+static char			 timeout_msg[256];
+static volatile sig_atomic_t	 expired, connected;
+static struct {
+	struct client	*c;
+	const char	*key;
+	uint64_t	 id;		/* 0: not joined yet */
+	int		 leaving;
+} waiter;
 
-static void __attribute__((format(printf, 2, 3)))
-client_say(int quiet, const char *fmt, ...)
+static int	client_next(struct client *, uint32_t *, const uint8_t **,
+		    uint32_t *, int *);
+static int	client_send(struct client *, struct pbuf *, const int *, int);
+
+/*
+ * One line of sfrun's own on stderr. A failure's line always goes out,
+ * whatever -q says: cron mails only what is printed.
+ */
+static void __attribute__((format(printf, 1, 2)))
+client_say(const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (quiet)
-		return;
 	va_start(ap, fmt);
 	fputs("sfrun: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -70,31 +91,101 @@ client_say(int quiet, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* --timeout: say so (async-signal-safely) and leave with 124. */
+/* SIGALRM of --timeout (see above); async-signal-safe. */
 static void
 client_alarm(int sig)
 {
-	size_t	len = strlen(timeout_msg);
-
 	(void)sig;
-	if (len > 0)
-		(void)write(STDERR_FILENO, timeout_msg, len);
+	if (connected && !expired) {
+		expired = 1;
+		alarm(3);	/* the leave must not hang either */
+		return;
+	}
+	(void)write(STDERR_FILENO, timeout_msg, strlen(timeout_msg));
+	(void)write(STDERR_FILENO, "\n", 1);
 	_exit(124);
+}
+
+/* What became of the run, as the server answered MSG_LEAVE. */
+static const char *
+client_left(uint32_t what)
+{
+	switch (what) {
+	case LEAVE_GOES_ON:
+		return "goes on for those still waiting";
+	case LEAVE_KEPT:
+		return "goes on (--keep)";
+	case LEAVE_CANCELLED:
+		return "was cancelled: no one else waited for it (SIGTERM, "
+		    "then SIGKILL after its grace period)";
+	default:
+		return "had ended";
+	}
+}
+
+/*
+ * The time is up, if the alarm said so: tell the server this waiter leaves,
+ * skip what it still sends up to its answer, say what became of the run in
+ * one line, and exit 124.
+ */
+static void
+client_expired(void)
+{
+	struct pbuf		 out = { 0 };
+	struct proto_joined	 j;
+	struct timeval		 tv = { 1, 0 };
+	const uint8_t		*p;
+	const char		*what = NULL;
+	uint32_t		 type, len, v;
+	int			 used;
+	char			*esc;
+
+	if (!expired || waiter.leaving)
+		return;
+	waiter.leaving = 1;
+	setsockopt(waiter.c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (proto_frame(&out, MSG_LEAVE, NULL, 0) == 0 &&
+	    client_send(waiter.c, &out, NULL, 0) == 0) {
+		while (what == NULL &&
+		    client_next(waiter.c, &type, &p, &len, &used) == 1) {
+			if (type == MSG_JOINED &&
+			    proto_decode_joined(p, len, &j) == 0)
+				waiter.id = j.run_id;
+			else if (type == MSG_OK &&
+			    proto_decode_u32(p, len, &v) == 0)
+				what = client_left(v);
+			pbuf_consume(&waiter.c->in, (size_t)used);
+		}
+	}
+	pbuf_free(&out);
+	esc = key_escape(waiter.key, strlen(waiter.key));
+	if (what != NULL && waiter.id != 0)
+		fprintf(stderr, "%s; run %llu (key %s) %s\n", timeout_msg,
+		    (unsigned long long)waiter.id, esc != NULL ? esc : "?",
+		    what);
+	else
+		fprintf(stderr, "%s\n", timeout_msg);
+	free(esc);
+	exit(124);
 }
 
 static void
 client_arm_timeout(const struct client_opts *o)
 {
 	struct itimerval	it;
+	struct sigaction	sa;
 	char			dur[32];
 
 	if (o->timeout_ms == 0)
 		return;
 	duration_format(o->timeout_ms, dur, sizeof(dur));
-	if (!o->quiet)
-		snprintf(timeout_msg, sizeof(timeout_msg), "sfrun: gave up "
-		    "waiting after %s (--timeout)\n", dur);
-	signal(SIGALRM, client_alarm);
+	snprintf(timeout_msg, sizeof(timeout_msg), "sfrun: gave up "
+	    "waiting after %s (--timeout)", dur);
+	/* No SA_RESTART: a blocking call returns EINTR to notice it. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = client_alarm;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_sec = (time_t)(o->timeout_ms / 1000);
 	it.it_value.tv_usec = (suseconds_t)(o->timeout_ms % 1000) * 1000;
@@ -157,6 +248,31 @@ client_spawn_server(const char *path, char *cause, size_t clen)
 }
 
 /*
+ * The server must be of this user: another user's would refuse us (and
+ * must not get our environment). Said plainly, rather than as the reset
+ * connection its refusal looks like.
+ */
+static int
+client_peer(struct client *c, char *cause, size_t clen)
+{
+	uid_t	uid;
+	gid_t	gid;
+
+	if (getpeereid(c->fd, &uid, &gid) == -1) {
+		snprintf(cause, clen, "cannot check the server on %s: %s",
+		    c->path, strerror(errno));
+		return -1;
+	}
+	if (uid != getuid()) {
+		snprintf(cause, clen, "the server on %s belongs to another "
+		    "user (uid %ld); a server serves its own user only",
+		    c->path, (long)uid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Connect to the server, starting one if none answers. Under a lock beside
  * the socket, so that clients starting at once start exactly one server:
  * whoever gets the lock connects again first, and starts one only if that
@@ -176,7 +292,7 @@ client_connect(struct client *c, const char *sock, int autostart,
 	    sock_prepare_dir(c->path, cause, clen) == -1)
 		return -1;
 	if ((c->fd = sock_connect(c->path)) != -1)
-		return 0;
+		return client_peer(c, cause, clen);
 	if (errno == ENOTSOCK) {
 		snprintf(cause, clen, "%s is not a socket; refusing it",
 		    c->path);
@@ -188,7 +304,8 @@ client_connect(struct client *c, const char *sock, int autostart,
 		return -1;
 	}
 	no = getenv("SFRUN_NO_AUTOSTART");
-	if (!autostart || (no != NULL && strcmp(no, "1") == 0)) {
+	if (!autostart || (no != NULL && (strcmp(no, "1") == 0 ||
+	    strcasecmp(no, "yes") == 0 || strcasecmp(no, "true") == 0))) {
 		snprintf(cause, clen, "no server on %s", c->path);
 		errno = ENOENT;
 		return -1;
@@ -210,7 +327,7 @@ client_connect(struct client *c, const char *sock, int autostart,
 	saved = errno;
 	close(lock);
 	errno = saved;
-	return c->fd == -1 ? -1 : 0;
+	return c->fd == -1 ? -1 : client_peer(c, cause, clen);
 }
 
 /* Send a whole buffer; the descriptors go with its first byte. */
@@ -223,8 +340,10 @@ client_send(struct client *c, struct pbuf *b, const int *fds, int nfds)
 		n = sock_send(c->fd, b->data + b->off, pbuf_used(b), fds,
 		    nfds);
 		if (n == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				client_expired();
 				continue;
+			}
 			return -1;
 		}
 		nfds = 0;
@@ -260,8 +379,10 @@ client_next(struct client *c, uint32_t *type, const uint8_t **payload,
 			return -1;
 		n = sock_recv(c->fd, c->in.data + c->in.len,
 		    c->in.cap - c->in.len, c->fds, &c->nfds);
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && errno == EINTR) {
+			client_expired();
 			continue;
+		}
 		if (n <= 0)
 			return (int)n;
 		c->in.len += (size_t)n;
@@ -278,19 +399,19 @@ client_hello(struct client *c)
 	int		 used, r;
 
 	if ((r = client_next(c, &type, &p, &len, &used)) != 1) {
-		client_say(c->quiet, "the server on %s %s", c->path, r == 0 ?
+		client_say("the server on %s %s", c->path, r == 0 ?
 		    "closed the connection" : strerror(errno));
 		return -1;
 	}
 	if (type != MSG_HELLO || proto_decode_hello(p, len, &version,
 	    &errstr) == -1) {
-		client_say(c->quiet, "the server on %s is not sfrund",
+		client_say("the server on %s is not sfrund",
 		    c->path);
 		return -1;
 	}
 	pbuf_consume(&c->in, (size_t)used);
 	if (version != PROTOCOL_VERSION) {
-		client_say(c->quiet, "protocol mismatch: sfrun speaks version "
+		client_say("protocol mismatch: sfrun speaks version "
 		    "%u, sfrund on %s speaks %u (stop it with sfrun "
 		    "--stop-server)", PROTOCOL_VERSION, c->path, version);
 		return -1;
@@ -403,9 +524,7 @@ sink_init(struct sink *s, int fd)
 	struct stat	st;
 
 	s->fd = fd;
-	if (fstat(fd, &st) == -1)
-		s->kind = SINK_GONE;
-	else if (S_ISFIFO(st.st_mode))
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		s->kind = SINK_SPLICE;
 	else
 		s->kind = SINK_SENDFILE;
@@ -417,7 +536,8 @@ sink_wait(struct sink *s)
 {
 	struct pollfd	pfd = { s->fd, POLLOUT, 0 };
 
-	(void)poll(&pfd, 1, -1);
+	if (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+		client_expired();
 }
 
 /* The plain way: pread from the spool, write to the output. */
@@ -429,13 +549,17 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 
 	if (len > sizeof(buf))
 		len = sizeof(buf);
-	if ((n = pread(spool, buf, len, (off_t)off)) <= 0)
-		return n == 0 ? -1 : n;
+	if ((n = pread(spool, buf, len, (off_t)off)) <= 0) {
+		if (n == 0)
+			errno = EIO;	/* shorter than announced */
+		return -1;
+	}
 	for (done = 0; done < n; done += w) {
 		if ((w = write(s->fd, buf + done, (size_t)(n - done))) == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				client_expired();
 				w = 0;
-			else if (errno == EAGAIN) {
+			} else if (errno == EAGAIN) {
 				sink_wait(s);
 				w = 0;
 			} else
@@ -446,19 +570,20 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 }
 
 /*
- * Copy the spool from *pos up to end into this sink, advancing *pos (also
- * past what a dead sink drops). An output that is closed or broken is given
- * up: a dead stdout must not stop stderr or the exit status; a broken pipe
- * raises SIGPIPE here, as for any program.
+ * Copy the spool from *pos up to end into this sink, advancing *pos.
+ * Returns -1 with errno if the output failed (a full disk, a read-only
+ * descriptor): the caller says so and leaves, as no part of the output may
+ * be lost silently. A broken pipe kills this process with SIGPIPE, as it
+ * does any filter, even where the caller had SIGPIPE ignored.
  */
-static void
+static int
 sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 {
 	loff_t	off;
 	ssize_t	n;
 	size_t	len;
 
-	while (*pos < end && s->kind != SINK_GONE) {
+	while (*pos < end) {
 		len = end - *pos > (1U << 30) ? (1U << 30) :
 		    (size_t)(end - *pos);
 		off = (loff_t)*pos;
@@ -472,8 +597,10 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 			*pos += (uint64_t)n;
 			continue;
 		}
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && errno == EINTR) {
+			client_expired();
 			continue;
+		}
 		if (n == -1 && errno == EAGAIN) {
 			sink_wait(s);
 			continue;
@@ -484,16 +611,18 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 			s->kind = SINK_WRITE;	/* no zero-copy here */
 			continue;
 		}
-		s->kind = SINK_GONE;
+		if (n == -1 && errno == EPIPE)
+			sig_raise(SIGPIPE);
+		if (n == 0)
+			errno = EIO;
+		return -1;
 	}
-	if (*pos < end)
-		*pos = end;
+	return 0;
 }
 
 /* Turn the end of a run into this process's exit. */
 static int
-client_result(const struct client_opts *o, const struct proto_done *d,
-    uint64_t id)
+client_result(const struct proto_done *d, uint64_t id)
 {
 	switch (d->how) {
 	case DONE_EXITED:
@@ -501,27 +630,27 @@ client_result(const struct client_opts *o, const struct proto_done *d,
 	case DONE_SIGNALED:
 		return sig_raise(d->value);
 	case DONE_EXEC_FAILED:
-		client_say(o->quiet, "%s: %s", d->text, strerror(d->value));
+		client_say("%s: %s", d->text, strerror(d->value));
 		return d->value == ENOENT ? 127 : 126;
 	case DONE_LOST:
-		client_say(o->quiet, "%s", d->text);
+		client_say("%s", d->text);
 		return 75;
 	case DONE_TIMED_OUT:
-		client_say(o->quiet, "run %llu timed out (--run-timeout) and "
+		client_say("run %llu timed out (--run-timeout) and "
 		    "was ended with signal %d", (unsigned long long)id,
 		    d->value);
 		return 124;
 	default:
-		client_say(o->quiet, "run %llu failed: %s",
+		client_say("run %llu failed: %s",
 		    (unsigned long long)id, d->text);
 		return 125;
 	}
 }
 
-/* -v: led or joined, which run, how old, how many wait on it. */
+/* -v: led, joined or replayed; or -n skipped: which run, its age, waiters. */
 static void
 client_verbose(const struct client_opts *o, const struct proto_joined *j,
-    const char *key)
+    const char *key, int skipped)
 {
 	char	age[32], *esc;
 
@@ -529,11 +658,22 @@ client_verbose(const struct client_opts *o, const struct proto_joined *j,
 		return;
 	duration_format(j->age_ms, age, sizeof(age));
 	esc = key_escape(key, strlen(key));
-	fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, %u waiter%s%s\n",
-	    j->led ? "led" : "joined", (unsigned long long)j->run_id,
-	    esc ? esc : "?", age, j->waiters, j->waiters == 1 ? "" : "s",
-	    j->tty ? ", on a terminal" : (o->flags & RUN_TTY) ?
-	    ", not on a terminal (started without --tty)" : "");
+	if (skipped)
+		fprintf(stderr, "sfrun: skipped: run %llu (key %s) is in "
+		    "flight, age %s, %u waiter%s (--no-join)\n",
+		    (unsigned long long)j->run_id, esc ? esc : "?", age,
+		    j->waiters, j->waiters == 1 ? "" : "s");
+	else if (j->led == JOIN_REPLAY)
+		fprintf(stderr, "sfrun: replayed run %llu (key %s), which "
+		    "ended %s ago\n", (unsigned long long)j->run_id,
+		    esc ? esc : "?", age);
+	else
+		fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, "
+		    "%u waiter%s%s\n", j->led == JOIN_LED ? "led" : "joined",
+		    (unsigned long long)j->run_id, esc ? esc : "?", age,
+		    j->waiters, j->waiters == 1 ? "" : "s",
+		    j->tty ? ", on a terminal" : (o->flags & RUN_TTY) ?
+		    ", not on a terminal (started without --tty)" : "");
 	free(esc);
 }
 
@@ -559,10 +699,8 @@ client_follow(struct client *c, const struct client_opts *o,
 			if (proto_decode_joined(p, len, &j) == -1 || joined)
 				goto bad;
 			joined = 1;
-			id = j.run_id;
-			client_verbose(o, &j, key);
-			if (o->flags & RUN_DETACH)
-				return 0;
+			id = waiter.id = j.run_id;
+			client_verbose(o, &j, key, 0);
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */
@@ -572,33 +710,45 @@ client_follow(struct client *c, const struct client_opts *o,
 			    proto_decode_data(p, len, &stream, &end) == -1 ||
 			    end < pos)
 				goto bad;
-			sink_copy(&sinks[stream], spool, &pos, end);
+			if (sink_copy(&sinks[stream], spool, &pos, end) ==
+			    -1) {
+				client_say("write error on %s: %s",
+				    stream == 0 ? "stdout" : "stderr",
+				    strerror(errno));
+				return 125;
+			}
 			break;
 		case MSG_DONE:
 			if (!joined || proto_decode_done(p, len, &d) == -1)
 				goto bad;
-			return client_result(o, &d, id);
+			return client_result(&d, id);
 		case MSG_BUSY:
-			return 75;
+			if (proto_decode_joined(p, len, &j) == -1 || joined)
+				goto bad;
+			client_verbose(o, &j, key, 1);
+			return o->conflict_code;
 		case MSG_ERROR:
 			if (proto_decode_text(p, len, text, sizeof(text)) == -1)
 				goto bad;
-			client_say(o->quiet, "%s", text);
+			client_say("%s", text);
 			return 125;
 		default:
 			goto bad;
 		}
 		pbuf_consume(&c->in, (size_t)used);
 	}
+	/* -d: the server hangs up once the command has started. */
+	if (r == 0 && joined && (o->flags & RUN_DETACH))
+		return 0;
 	if (r == 0)
-		client_say(o->quiet, "the server on %s exited during the run",
+		client_say("the server on %s exited during the run",
 		    c->path);
 	else
-		client_say(o->quiet, "lost the server on %s: %s", c->path,
+		client_say("lost the server on %s: %s", c->path,
 		    strerror(errno));
 	return 125;
 bad:
-	client_say(o->quiet, "the server on %s broke the protocol", c->path);
+	client_say("the server on %s broke the protocol", c->path);
 	return 125;
 }
 
@@ -608,7 +758,7 @@ bad:
  * file cannot be read.
  */
 static int
-client_password(const struct client_opts *o, char *buf, size_t len)
+client_password(char *buf, size_t len)
 {
 	const char	*s = getenv("SFRUN_REDIS_PASSWORD");
 	const char	*path = getenv("SFRUN_REDIS_PASSWORD_FILE");
@@ -619,13 +769,13 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	if (s != NULL && *s != '\0') {
 		if (strlcpy(buf, s, len) < len)
 			return 0;
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD is too long");
+		client_say("SFRUN_REDIS_PASSWORD is too long");
 		return -1;
 	}
 	if (path == NULL || *path == '\0')
 		return 0;
 	if ((f = fopen(path, "re")) == NULL) {
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: %s", path,
+		client_say("SFRUN_REDIS_PASSWORD_FILE %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
@@ -637,11 +787,30 @@ client_password(const struct client_opts *o, char *buf, size_t len)
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (ch != EOF && ch != '\n' && ch != '\r') {
 		explicit_bzero(buf, len);
-		client_say(o->quiet, "SFRUN_REDIS_PASSWORD_FILE %s: the "
+		client_say("SFRUN_REDIS_PASSWORD_FILE %s: the "
 		    "password is too long", path);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The descriptors that go with a run request: the working directory, then
+ * make's jobserver if MAKEFLAGS names one that is open here (a recipe
+ * marked "+" or running $(MAKE) has it). Returns how many.
+ */
+static int
+client_jobserver(int cwdfd, int fds[3])
+{
+	int	r, w;
+
+	fds[0] = cwdfd;
+	if (fds_jobserver(getenv("MAKEFLAGS"), &r, &w) == -1 ||
+	    fcntl(r, F_GETFD) == -1 || fcntl(w, F_GETFD) == -1)
+		return 1;
+	fds[1] = r;
+	fds[2] = w;
+	return 3;
 }
 
 /* sfrun [options] COMMAND: run it, or join the run of its key. */
@@ -653,10 +822,10 @@ client_run(const struct client_opts *o)
 	char		 cause[PATH_MAX + 128], cwd[PATH_MAX];
 	char		 key[KEY_DERIVED_LEN + 1], password[256] = "";
 	const char	*k = o->key;
-	int		 cwdfd, r;
+	int		 cwdfd, r, fds[3];
 
 	client_arm_timeout(o);
-	if (o->backend != NULL && client_password(o, password,
+	if (o->backend != NULL && client_password(password,
 	    sizeof(password)) == -1)
 		return 125;
 	if (k == NULL) {
@@ -666,25 +835,27 @@ client_run(const struct client_opts *o)
 		k = key;
 	}
 	if (client_connect(&c, o->socket, 1, cause, sizeof(cause)) == -1) {
-		client_say(o->quiet, "%s", cause);
+		client_say("%s", cause);
 		client_close(&c);
 		return 125;
 	}
-	c.quiet = o->quiet;
+	waiter.c = &c;
+	waiter.key = k;
+	connected = 1;
 	if (proto_encode_hello(&out) == -1 ||
 	    client_request(o, k, password, &out, &cwdfd) == -1) {
-		client_say(o->quiet, "cannot build the request: %s",
+		client_say("cannot build the request: %s",
 		    strerror(errno));
 		client_close(&c);
 		return 125;
 	}
-	r = client_send(&c, &out, &cwdfd, 1);
+	r = client_send(&c, &out, fds, client_jobserver(cwdfd, fds));
 	close(cwdfd);
 	explicit_bzero(password, sizeof(password));
 	explicit_bzero(out.data, out.cap);
 	pbuf_free(&out);
 	if (r == -1 && errno != EPIPE && errno != ECONNRESET) {
-		client_say(o->quiet, "cannot send to %s: %s", c.path,
+		client_say("cannot send to %s: %s", c.path,
 		    strerror(errno));
 		client_close(&c);
 		return 125;
@@ -710,10 +881,9 @@ client_control(struct client *c, const struct client_opts *o, uint32_t type,
 	if (client_connect(c, o->socket, 0, cause, sizeof(cause)) == -1) {
 		if (errno == ENOENT)
 			return 1;	/* no server */
-		client_say(o->quiet, "%s", cause);
+		client_say("%s", cause);
 		return -1;
 	}
-	c->quiet = o->quiet;
 	r = proto_encode_hello(&out);
 	if (r == 0)
 		r = text != NULL ? proto_encode_text(&out, type, text,
@@ -722,14 +892,14 @@ client_control(struct client *c, const struct client_opts *o, uint32_t type,
 		r = client_send(c, &out, NULL, 0);
 	pbuf_free(&out);
 	if (r == -1) {
-		client_say(o->quiet, "cannot send to %s: %s", c->path,
+		client_say("cannot send to %s: %s", c->path,
 		    strerror(errno));
 		return -1;
 	}
 	return client_hello(c) == -1 ? -1 : 0;
 }
 
-/* Read a MSG_OK answer; -1 if anything else came. */
+/* Read a MSG_OK answer; -1 (said) if anything else came. */
 static int
 client_ok(struct client *c, uint32_t *v)
 {
@@ -738,13 +908,19 @@ client_ok(struct client *c, uint32_t *v)
 	int		 used;
 	char		 text[PROTO_TEXT_MAX + 1];
 
-	if (client_next(c, &type, &p, &len, &used) != 1)
+	if (client_next(c, &type, &p, &len, &used) != 1) {
+		client_say("the server on %s did not answer", c->path);
 		return -1;
+	}
 	if (type == MSG_ERROR && proto_decode_text(p, len, text,
-	    sizeof(text)) == 0)
-		client_say(c->quiet, "%s", text);
-	if (type != MSG_OK || proto_decode_u32(p, len, v) == -1)
+	    sizeof(text)) == 0) {
+		client_say("%s", text);
 		return -1;
+	}
+	if (type != MSG_OK || proto_decode_u32(p, len, v) == -1) {
+		client_say("the server on %s broke the protocol", c->path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -763,14 +939,13 @@ client_forget(const struct client_opts *o, const char *key)
 	client_close(&c);
 	if (r == -1)
 		return 125;
-	if (!found) {
+	if (!found && !o->quiet) {
 		esc = key_escape(key, strlen(key));
-		client_say(o->quiet, "no run of key %s in flight",
+		client_say("no run of key %s in flight",
 		    esc ? esc : "?");
 		free(esc);
-		return 1;
 	}
-	return 0;
+	return found ? 0 : 1;
 }
 
 /* sfrun --stop-server: the server refuses new runs and exits after the rest. */
@@ -801,10 +976,14 @@ client_status(const struct client_opts *o)
 	int			 used, r;
 
 	if ((st = status_new()) == NULL) {
-		client_say(o->quiet, "out of memory");
+		client_say("out of memory");
 		return 125;
 	}
-	r = client_control(&c, o, MSG_STATUS, NULL);
+	if ((r = client_control(&c, o, MSG_STATUS, NULL)) == -1) {
+		client_close(&c);	/* it said why */
+		status_free(st);
+		return 125;
+	}
 	while (r == 0) {
 		if (client_next(&c, &type, &p, &len, &used) != 1) {
 			r = -1;
@@ -823,7 +1002,7 @@ client_status(const struct client_opts *o)
 	}
 	client_close(&c);
 	if (r == -1) {
-		client_say(o->quiet, "bad status answer from the server");
+		client_say("bad status answer from the server");
 		status_free(st);
 		return 125;
 	}
@@ -832,5 +1011,9 @@ client_status(const struct client_opts *o)
 	else
 		status_print_table(st, stdout);
 	status_free(st);
-	return fflush(stdout) == 0 ? 0 : 125;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		client_say("write error on stdout: %s", strerror(errno));
+		return 125;
+	}
+	return 0;
 }

@@ -17,6 +17,7 @@ struct client_opts {
 	uint64_t	 linger_ms;
 	int		 verbose;
 	int		 quiet;
+	int		 conflict_code;	/* -n found the key in flight */
 	int		 json;
 	const char	*backend;	/* Redis URL; NULL: none */
 	const char	*prefix;

@@ -18,8 +18,11 @@ static const struct {
 };
 
 /*
- * Parse DIGITS[.DIGITS][SUFFIX] into milliseconds, rounding fractions of a
- * millisecond up so that a positive duration never becomes 0 (0 disables).
+ * Parse DIGITS[.[DIGITS]][SUFFIX] or .DIGITS[SUFFIX] into milliseconds (as
+ * sleep(1) takes "5." and ".5"), rounding fractions of a millisecond up so
+ * that a positive duration never becomes 0 (0 disables). A value too large
+ * to represent is DURATION_MAX_MS, which no wait ever reaches: "never",
+ * never a wrap to a short time.
  */
 int
 duration_parse(const char *s, uint64_t *ms, const char **errstr)
@@ -28,31 +31,26 @@ duration_parse(const char *s, uint64_t *ms, const char **errstr)
 	uint64_t	 rest = 0;
 	const char	*p = s;
 	size_t		 i;
+	int		 digits = 0, huge = 0;
 
-	if (!isdigit((unsigned char)*p)) {
-		*errstr = "not a duration";
-		return -1;
-	}
-	for (; isdigit((unsigned char)*p); p++) {
-		if (whole > DURATION_MAX_MS) {
-			*errstr = "too large";
-			return -1;
-		}
-		whole = whole * 10 + (uint64_t)(*p - '0');
+	for (; isdigit((unsigned char)*p); p++, digits++) {
+		if (whole > DURATION_MAX_MS)
+			huge = 1;
+		else
+			whole = whole * 10 + (uint64_t)(*p - '0');
 	}
 	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p)) {
-			*errstr = "not a duration";
-			return -1;
-		}
-		for (; isdigit((unsigned char)*p); p++) {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
 			if (scale < 1000000000) {	/* nine digits suffice */
 				frac = frac * 10 + (uint64_t)(*p - '0');
 				scale *= 10;
 			} else if (*p != '0')
 				rest = 1;	/* beyond: only rounds up */
 		}
+	}
+	if (digits == 0) {
+		*errstr = "not a duration";
+		return -1;
 	}
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(p, units[i].suffix) == 0) {
@@ -64,16 +62,11 @@ duration_parse(const char *s, uint64_t *ms, const char **errstr)
 		*errstr = "unknown unit (use ms, s, m, h or d)";
 		return -1;
 	}
-	if (whole > DURATION_MAX_MS / unit) {
-		*errstr = "too large";
-		return -1;
-	}
-	total = whole * unit + (frac * unit + scale - 1 + rest) / scale;
-	if (total > DURATION_MAX_MS) {
-		*errstr = "too large";
-		return -1;
-	}
-	*ms = total;
+	if (huge || whole > DURATION_MAX_MS / unit)
+		total = DURATION_MAX_MS;
+	else
+		total = whole * unit + (frac * unit + scale - 1 + rest) / scale;
+	*ms = total > DURATION_MAX_MS ? DURATION_MAX_MS : total;
 	return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <vis.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #include "key.h"
 #include "proto.h"
@@ -66,14 +68,42 @@ key_derive(const char *cwd, int argc, char *const *argv, char *out,
 		snprintf(out + n, outlen - n, "%02x", digest[i]);
 }
 
-/* Escape a key (or any bytes) for a terminal; NULL if out of memory. */
+/*
+ * Escape a key (or any bytes) for a terminal: a character printable in the
+ * user's locale (LC_CTYPE) shows as itself, "café" in a UTF-8 locale, as
+ * ls and tmux show names; control characters, characters of no width and
+ * bytes that are no character are escaped C-style (\n, \303), and a
+ * backslash is doubled, so that no two keys look alike. NULL if out of
+ * memory.
+ */
 char *
 key_escape(const char *key, size_t len)
 {
-	char	*out;
+	char		*out, *o;
+	mbstate_t	 st;
+	wchar_t		 wc;
+	size_t		 i = 0, n;
 
 	if ((out = reallocarray(NULL, len + 1, 4)) == NULL)
 		return NULL;
-	strvisx(out, key, len, VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL);
+	o = out;
+	memset(&st, 0, sizeof(st));
+	while (i < len) {
+		n = (unsigned char)key[i] < 0x80 ? 0 :
+		    mbrtowc(&wc, key + i, len - i, &st);
+		if (n != 0 && n != (size_t)-1 && n != (size_t)-2 &&
+		    iswprint((wint_t)wc) && wcwidth(wc) > 0) {
+			memcpy(o, key + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		memset(&st, 0, sizeof(st));
+		o = vis(o, (unsigned char)key[i], VIS_CSTYLE | VIS_TAB |
+		    VIS_NL | VIS_OCTAL | VIS_NOLOCALE, i + 1 < len ?
+		    key[i + 1] : '\0');
+		i++;
+	}
+	*o = '\0';
 	return out;
 }

@@ -84,11 +84,12 @@ proto_limit(uint32_t type)
 		return PROTO_RUN_MAX;
 	case MSG_STATUS:
 	case MSG_STOP:
-	case MSG_BUSY:
+	case MSG_LEAVE:
 		return 0;
 	case MSG_FORGET:
 		return PROTO_KEY_MAX;
 	case MSG_JOINED:
+	case MSG_BUSY:
 		return 28;
 	case MSG_DATA:
 		return 16;
@@ -98,7 +99,8 @@ proto_limit(uint32_t type)
 		return PROTO_TEXT_MAX;
 	case MSG_STATUS_RUN:
 		return 48 + 4 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX + 16 +
-		    PROTO_HOLDER_MAX;
+		    PROTO_HOLDER_MAX + 4 + PROTO_COMMAND_MAX + 4 +
+		    PROTO_CWD_MAX;
 	case MSG_STATUS_END:
 		return 32;
 	case MSG_OK:
@@ -432,10 +434,11 @@ proto_decode_run(const uint8_t *p, uint32_t len, struct proto_run *m,
 	return 0;
 }
 
-int
-proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
+/* A struct proto_joined as a frame of type (MSG_JOINED, MSG_BUSY). */
+static int
+encode_joined(struct pbuf *b, uint32_t type, const struct proto_joined *m)
 {
-	size_t	at = frame_begin(b, MSG_JOINED);
+	size_t	at = frame_begin(b, type);
 	int	f = 0;
 
 	f |= put_u64(b, m->run_id);
@@ -444,6 +447,18 @@ proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
 	f |= put_u32(b, m->waiters);
 	f |= put_u32(b, m->tty);
 	return frame_end(b, at, f);
+}
+
+int
+proto_encode_joined(struct pbuf *b, const struct proto_joined *m)
+{
+	return encode_joined(b, MSG_JOINED, m);
+}
+
+int
+proto_encode_busy(struct pbuf *b, const struct proto_joined *m)
+{
+	return encode_joined(b, MSG_BUSY, m);
 }
 
 int
@@ -456,7 +471,8 @@ proto_decode_joined(const uint8_t *p, uint32_t len, struct proto_joined *m)
 	m->led = get_u32(&r);
 	m->waiters = get_u32(&r);
 	m->tty = get_u32(&r);
-	return r.bad || r.left != 0 || m->led > 1 || m->tty > 1 ? -1 : 0;
+	return r.bad || r.left != 0 || m->led > JOIN_REPLAY || m->tty > 1 ?
+	    -1 : 0;
 }
 
 int
@@ -527,9 +543,10 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	uint32_t	cmdlen = (uint32_t)strnlen(m->command, PROTO_COMMAND_MAX);
 	uint32_t	holderlen = (uint32_t)strnlen(m->holder,
 			    PROTO_HOLDER_MAX);
+	uint32_t	cwdlen = (uint32_t)strnlen(m->cwd, PROTO_CWD_MAX);
 	int		f = 0;
 
-	if (m->keylen > PROTO_KEY_MAX) {
+	if (m->keylen > PROTO_KEY_MAX || m->argvlen > PROTO_COMMAND_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -550,6 +567,10 @@ proto_encode_status_run(struct pbuf *b, const struct proto_status_run *m)
 	f |= put_u64(b, m->gen);
 	f |= put_u32(b, holderlen);
 	f |= pbuf_add(b, m->holder, holderlen);
+	f |= put_u32(b, m->argvlen);
+	f |= pbuf_add(b, m->argv, m->argvlen);
+	f |= put_u32(b, cwdlen);
+	f |= pbuf_add(b, m->cwd, cwdlen);
 	return frame_end(b, at, f);
 }
 
@@ -597,6 +618,20 @@ proto_decode_status_run(const uint8_t *p, uint32_t len,
 		if (memchr(s, '\0', n) != NULL)
 			return -1;
 		memcpy(m->holder, s, n);
+	}
+	/* argv: any bytes (NULs end its arguments). */
+	m->argvlen = get_u32(&r);
+	if (m->argvlen > PROTO_COMMAND_MAX)
+		return -1;
+	if ((s = get_bytes(&r, m->argvlen)) != NULL)
+		memcpy(m->argv, s, m->argvlen);
+	n = get_u32(&r);
+	if (n > PROTO_CWD_MAX)
+		return -1;
+	if ((s = get_bytes(&r, n)) != NULL) {
+		if (memchr(s, '\0', n) != NULL)
+			return -1;
+		memcpy(m->cwd, s, n);
 	}
 	return r.bad || r.left != 0 ? -1 : 0;
 }

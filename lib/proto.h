@@ -37,6 +37,7 @@
 #define PROTO_RUN_MAX		(16U << 20)	/* argv and env included */
 #define PROTO_TEXT_MAX		4096
 #define PROTO_COMMAND_MAX	1024	/* command line shown by status */
+#define PROTO_CWD_MAX		4096	/* a run's working directory */
 #define PROTO_NLIMITS		16	/* resource limits sent, RLIMIT_* order */
 #define PROTO_BACKEND_MAX	4096	/* url, prefix, password */
 #define PROTO_LEASE_MIN_MS	3000	/* the shortest --lease */
@@ -52,13 +53,23 @@ enum msg_type {
 	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end;
 				   the first one: fd: the spool */
 	MSG_DONE,		/* s→c: struct proto_done */
-	MSG_BUSY,		/* s→c: --no-join and the key is in flight */
+	MSG_BUSY,		/* s→c: --no-join and the key is in flight:
+				   struct proto_joined of that run */
 	MSG_ERROR,		/* s→c: one line of text, the request failed */
-	MSG_STATUS_RUN,		/* s→c: struct proto_status_run */
+	MSG_STATUS_RUN,		/* s→c: struct proto_status_run; pid 0: ended */
 	MSG_STATUS_END,		/* s→c: struct proto_counters */
-	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not) */
+	MSG_OK,			/* s→c: u32 value (forget: 1 found, 0 not;
+				   leave: LEAVE_*) */
+	MSG_LEAVE,		/* c→s: empty; a waiter gives up (--timeout)
+				   and is told what became of the run */
 	MSG_TYPE_MAX
 };
+
+/* MSG_OK's answer to MSG_LEAVE: what became of the run. */
+#define LEAVE_GOES_ON	0	/* others wait on it */
+#define LEAVE_KEPT	1	/* no one waits; kept (--keep, -d) */
+#define LEAVE_CANCELLED	2	/* it was the last waiter: cancelled */
+#define LEAVE_ENDED	3	/* the run had ended already */
 
 /* MSG_RUN flags. */
 #define RUN_KEEP	0x01	/* run to completion with no waiter */
@@ -113,11 +124,14 @@ struct proto_run {
 
 struct proto_joined {
 	uint64_t	 run_id;
-	uint64_t	 age_ms;
-	uint32_t	 led;		/* 1: this request started the run */
+	uint64_t	 age_ms;	/* JOIN_REPLAY: since the run ended */
+	uint32_t	 led;		/* JOIN_* */
 	uint32_t	 waiters;	/* including this one */
 	uint32_t	 tty;		/* 1: the run is on a pseudo-terminal */
 };
+#define JOIN_JOINED	0	/* joined a run in flight */
+#define JOIN_LED	1	/* this request started the run */
+#define JOIN_REPLAY	2	/* the run has ended: its result, lingering */
 
 struct proto_done {
 	uint32_t	 how;		/* enum done_how */
@@ -140,6 +154,10 @@ struct proto_status_run {
 	uint32_t	 backend;	/* enum backend_role */
 	uint64_t	 gen;		/* the generation led or followed */
 	char		 holder[PROTO_HOLDER_MAX + 1];	/* host:pid:nonce */
+	/* Each argument and its NUL, cut at PROTO_COMMAND_MAX bytes. */
+	char		 argv[PROTO_COMMAND_MAX];
+	uint32_t	 argvlen;
+	char		 cwd[PROTO_CWD_MAX + 1];	/* "" if not known */
 };
 #define STATUS_DETACHED	0x01	/* forgotten or taken over: not joinable */
 #define STATUS_KEEP	0x02
@@ -189,6 +207,7 @@ int	 proto_encode_run(struct pbuf *, const struct proto_run *);
 int	 proto_decode_run(const uint8_t *, uint32_t, struct proto_run *,
 	    const char **);
 int	 proto_encode_joined(struct pbuf *, const struct proto_joined *);
+int	 proto_encode_busy(struct pbuf *, const struct proto_joined *);
 int	 proto_decode_joined(const uint8_t *, uint32_t, struct proto_joined *);
 int	 proto_encode_data(struct pbuf *, uint32_t, uint64_t);
 int	 proto_decode_data(const uint8_t *, uint32_t, uint32_t *, uint64_t *);

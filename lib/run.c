@@ -50,6 +50,9 @@ struct run {
 	int			 tty;		/* pipe[0]: a terminal's */
 	struct loop_io		*pipe_io[2];
 	int			 errpipe;	/* execve's errno, if it fails */
+	struct loop_io		*err_io;
+	int			 exec_known;	/* errpipe read: child[] */
+	int			 child[2];	/* stage, errno; 0: exec'd */
 	struct spool		*spool;
 	int			 spool_errno;	/* output lost from then on */
 
@@ -86,6 +89,44 @@ static char		 self_path[PATH_MAX] = "/proc/self/exe";
 
 static void	run_check_finished(struct run *);
 static int	run_try_reap(struct run *);
+
+/*
+ * Read what the child said on the error pipe: nothing by the time it is
+ * closed (the exec succeeded), or the stage and errno of a failure. Returns
+ * 1 once that is known; 0 if the child has not got that far (then again
+ * later), unless it has exited (force), when it is known anyway.
+ */
+static int
+run_exec_check(struct run *r, int force)
+{
+	ssize_t	n;
+
+	if (r->exec_known)
+		return 1;
+	n = read(r->errpipe, r->child, sizeof(r->child));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR) && !force)
+		return 0;
+	if (n != sizeof(r->child))
+		r->child[0] = r->child[1] = 0;
+	loop_io_del(r->err_io);
+	r->err_io = NULL;
+	close(r->errpipe);
+	r->errpipe = -1;
+	r->exec_known = 1;
+	return 1;
+}
+
+/* The error pipe is readable: the command has started, or failed to. */
+static void
+run_err_cb(int fd, uint32_t events, void *arg)
+{
+	struct run	*r = arg;
+
+	(void)fd;
+	(void)events;
+	if (run_exec_check(r, 0))
+		r->cbs.output(r->arg);
+}
 
 /* Signal the run's process group (and the process, if not yet its leader). */
 static void
@@ -326,7 +367,7 @@ static int
 run_try_reap(struct run *r)
 {
 	siginfo_t	 si;
-	int		 stream, err, child[2];
+	int		 stream, err;
 	uint64_t	 before = spool_bytes(r->spool);
 
 	memset(&si, 0, sizeof(si));
@@ -346,16 +387,13 @@ run_try_reap(struct run *r)
 	loop_timer_stop(r->deadline);
 	loop_timer_stop(r->killer);
 
-	if (read(r->errpipe, child, sizeof(child)) != sizeof(child))
-		child[0] = child[1] = 0;
-	close(r->errpipe);
-	r->errpipe = -1;
-	err = child[1];
-	if (child[0] == CHILD_SETUP) {
+	run_exec_check(r, 1);
+	err = r->child[1];
+	if (r->child[0] == CHILD_SETUP) {
 		r->result.how = DONE_FAILED;
 		snprintf(r->result.text, sizeof(r->result.text),
 		    "cannot start the command: %s", strerror(err));
-	} else if (child[0] == CHILD_EXEC) {
+	} else if (r->child[0] == CHILD_EXEC) {
 		r->result.how = DONE_EXEC_FAILED;
 		r->result.value = err;
 	} else if (si.si_code == CLD_EXITED) {
@@ -477,20 +515,39 @@ run_child_fail(int errfd, enum child_stage stage)
 }
 
 /*
+ * Close every descriptor from 3 up except those in keep (n of them, in
+ * ascending order, each at least 3).
+ */
+static void
+run_close_others(const int *keep, int n)
+{
+	int	i, lo = 3;
+
+	for (i = 0; i < n; lo = keep[i++] + 1)
+		if (keep[i] > lo)
+			close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
+	closefrom(lo);
+}
+
+/*
  * In the child: a clean signal state, its own session and process group,
  * the invoker's umask, limits and directory, stdin from /dev/null, output
- * into the pipes, every other descriptor closed; then exec. The error pipe
- * is moved first and is a valid descriptor at every step (it ends up as fd
- * 3, close-on-exec), so that any failure can be reported through it.
+ * into the pipes, the descriptors passed on (make's jobserver) at their
+ * numbers, every other descriptor closed; then exec. The error pipe is
+ * moved first and is a valid descriptor at every step (it ends up as the
+ * lowest number from 3 that is not passed on, close-on-exec), so that any
+ * failure can be reported through it.
  */
 static void __attribute__((noreturn))
 run_child(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, int sidefd, char **argv, char **env)
+    int errfd, int sidefd, const int (*pass)[2], int npass, char **argv,
+    char **env)
 {
 	extern char	**environ;
 	sigset_t	  none;
 	struct rlimit	  rl, cur;
-	int		  i, nul, moved, self = -1;
+	int		  i, j, t, nul, moved, self = -1, lo = 10, efd = 3;
+	int		  from[RUN_PASS_MAX], keep[RUN_PASS_MAX + 3], nkeep = 0;
 
 	/* Handlers are reset by exec; these two the server ignores. */
 	sigemptyset(&none);
@@ -500,26 +557,56 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
 	setsid();
 
 	/* Move everything above the descriptors about to be set. */
-	if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, 10)) != -1)
+	for (i = 0; i < npass; i++)
+		if (pass[i][1] >= lo)
+			lo = pass[i][1] + 1;
+	for (i = 0; i < npass; i++) {
+		if (pass[i][1] == efd) {
+			efd++;		/* taken: try the next, from the top */
+			i = -1;
+		}
+	}
+	if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, lo)) != -1)
 		errfd = moved;
 	if (moved == -1 ||
-	    (out = fcntl(out, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (err = fcntl(err, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (out = fcntl(out, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (err = fcntl(err, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (cwdfd = fcntl(cwdfd, F_DUPFD_CLOEXEC, lo)) == -1 ||
 	    (sidefd != -1 &&
-	    ((sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    (self = fcntl(self_fd, F_DUPFD_CLOEXEC, 10)) == -1)) ||
-	    (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    ((sidefd = fcntl(sidefd, F_DUPFD_CLOEXEC, lo)) == -1 ||
+	    (self = fcntl(self_fd, F_DUPFD_CLOEXEC, lo)) == -1)))
+		run_child_fail(errfd, CHILD_SETUP);
+	for (i = 0; i < npass; i++)
+		if ((from[i] = fcntl(pass[i][0], F_DUPFD_CLOEXEC, lo)) == -1)
+			run_child_fail(errfd, CHILD_SETUP);
+	if ((nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    dup2(nul, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1 ||
-	    dup3(errfd, 3, O_CLOEXEC) == -1 ||
+	    dup3(errfd, efd, O_CLOEXEC) == -1 ||
 	    (sidefd != -1 && (dup2(sidefd, RUN_SIDE_FD) == -1 ||
 	    dup3(self, RUN_SIDE_FD + 1, O_CLOEXEC) == -1)))
 		run_child_fail(errfd, CHILD_SETUP);
-	errfd = 3;
+	errfd = efd;
+	keep[nkeep++] = efd;
+	for (i = 0; i < npass; i++)
+		if (dup2(from[i], pass[i][1]) == -1)
+			run_child_fail(errfd, CHILD_SETUP);
 	self = RUN_SIDE_FD + 1;
 	if (fchdir(cwdfd) == -1)
 		run_child_fail(errfd, CHILD_SETUP);
-	closefrom(sidefd != -1 ? RUN_SIDE_FD + 2 : 4);
+	if (sidefd != -1) {
+		keep[nkeep++] = RUN_SIDE_FD;
+		keep[nkeep++] = RUN_SIDE_FD + 1;
+	}
+	for (i = 0; i < npass; i++)
+		keep[nkeep++] = pass[i][1];
+	/* In order (a handful: insertion), for run_close_others. */
+	for (i = 1; i < nkeep; i++)
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	run_close_others(keep, nkeep);
 	umask((mode_t)req->umask);
 	for (i = 0; i < PROTO_NLIMITS && i < RLIM_NLIMITS; i++) {
 		rl.rlim_cur = (rlim_t)req->limits[i][0];
@@ -551,7 +638,8 @@ run_child(const struct proto_run *req, int cwdfd, int out, int err,
  */
 static pid_t
 run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
-    int errfd, int sidefd, char **argv, char **env)
+    int errfd, int sidefd, const int (*pass)[2], int npass, char **argv,
+    char **env)
 {
 	extern char	**environ;
 	char	**volatile saved = environ;
@@ -561,18 +649,21 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
 	/* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork) */
 	if ((pid = vfork()) == 0)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Vfork) */
-		run_child(req, cwdfd, out, err, errfd, sidefd, argv, env);
+		run_child(req, cwdfd, out, err, errfd, sidefd, pass, npass,
+		    argv, env);
 	environ = saved;
 	return pid;
 }
 
 /*
- * Start a run of req in directory cwdfd. NULL with cause if it could not be
- * started (pipes, spool, fork).
+ * Start a run of req in directory cwdfd, with the descriptors in pass at
+ * their numbers. NULL with cause if it could not be started (pipes, spool,
+ * fork).
  */
 struct run *
-run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
-    const struct run_cbs *cbs, void *arg, char *cause, size_t clen)
+run_start(const struct proto_run *req, int cwdfd, int sidefd,
+    const int (*pass)[2], int npass, uint64_t id, const struct run_cbs *cbs,
+    void *arg, char *cause, size_t clen)
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
@@ -627,7 +718,8 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 	what = "cannot fork";
 	r->started = loop_now();
 	if ((r->pid = run_spawn(req, cwdfd, outp[1], r->tty ? outp[1] :
-	    errp[1], exp[1], sidefd, sidefd != -1 ? bargv : argv, env)) == -1)
+	    errp[1], exp[1], sidefd, pass, npass, sidefd != -1 ? bargv : argv,
+	    env)) == -1)
 		goto fail;
 	close(outp[1]);
 	if (errp[1] != -1)
@@ -662,6 +754,9 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 		run_free(r);
 		return NULL;
 	}
+	/* Under vfork the exec is over by now; else it is watched for. */
+	if (!run_exec_check(r, 0))
+		r->err_io = loop_io_add(r->errpipe, EPOLLIN, run_err_cb, r);
 	for (i = 0; i < 2; i++) {
 		if (r->pipe[i] == -1)
 			continue;	/* a terminal: one stream */
@@ -716,12 +811,22 @@ run_free(struct run *r)
 	loop_io_del(r->pid_io);
 	if (r->pidfd != -1)
 		close(r->pidfd);
+	loop_io_del(r->err_io);
 	if (r->errpipe != -1)
 		close(r->errpipe);
 	loop_timer_free(r->deadline);
 	loop_timer_free(r->killer);
 	spool_free(r->spool);
 	free(r);
+}
+
+/* 1 once the command has started, -1 if it could not, 0 not known yet. */
+int
+run_exec_state(const struct run *r)
+{
+	if (!r->exec_known)
+		return 0;
+	return r->child[0] != 0 ? -1 : 1;
 }
 
 int

@@ -19,13 +19,21 @@ struct run_cbs {
 /* A bridge run (sfrund --bridge) talks to the server on this descriptor. */
 #define RUN_SIDE_FD	4
 
-struct run	*run_start(const struct proto_run *, int, int, uint64_t,
-		    const struct run_cbs *, void *, char *, size_t);
+/*
+ * Descriptors a command gets at given numbers: pairs (descriptor here,
+ * number in the command), at most RUN_PASS_MAX, each number 3 or more.
+ */
+#define RUN_PASS_MAX	2
+
+struct run	*run_start(const struct proto_run *, int, int,
+		    const int (*)[2], int, uint64_t, const struct run_cbs *,
+		    void *, char *, size_t);
 void		 run_cancel(struct run *);
 void		 run_free(struct run *);
 int		 run_init(void);
 void		 run_cleanup(void);
 int		 run_finished(const struct run *);
+int		 run_exec_state(const struct run *);
 void		 run_result(const struct run *, struct proto_done *);
 struct spool	*run_spool(const struct run *);
 pid_t		 run_pid(const struct run *);

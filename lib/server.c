@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "fds.h"
 #include "key.h"
 #include "log.h"
 #include "loop.h"
@@ -50,12 +51,16 @@ struct flight {
 	TAILQ_ENTRY(flight)	 all;
 	char			*key;
 	uint32_t		 keylen;
+	char			*argv;		/* for --status: its arguments */
+	uint32_t		 argvlen;	/* ... each with its NUL, cut */
+	char			*cwd;		/* NULL if not known */
 	uint64_t		 id;
 	struct run		*run;
 	int			 keep;
 	int			 tty;		/* on a terminal (--tty) */
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
+	uint64_t		 ended;		/* loop_now() at its end */
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
@@ -92,6 +97,7 @@ struct conn {
 	int			 nrfds;
 	int			 sendfd;	/* -1, or goes with byte */
 	uint64_t		 sendfd_at;	/* ... sendfd_at of out */
+	int			 sendfd_own;	/* a copy, closed here */
 	struct loop_timer	*stall;
 
 	struct flight		*flight;
@@ -101,6 +107,7 @@ struct conn {
 	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
+	int			 detach;	/* -d: told when it started */
 
 	TAILQ_ENTRY(conn)	 entry;
 };
@@ -139,6 +146,8 @@ static void	conn_close(struct conn *, const char *);
 static void	conn_join(struct conn *, struct flight *,
 		    const struct proto_run *, int);
 static void	conn_fail(struct conn *, const char *);
+static int	conn_jobserver(const struct conn *, const struct proto_run *,
+		    int [RUN_PASS_MAX][2]);
 static void	flight_fresh_next(struct flight *);
 
 static int
@@ -235,6 +244,8 @@ flight_maybe_free(struct flight *f)
 	flight_side_close(f);
 	pbuf_free(&f->reports);
 	loop_timer_free(f->linger);
+	free(f->argv);
+	free(f->cwd);
 	free(f->key);
 	free(f);
 	server_check();
@@ -274,6 +285,7 @@ flight_done(void *arg)
 {
 	struct flight	*f = arg;
 
+	f->ended = loop_now();
 	/* A bridge says how it ended before it exits: read that first. */
 	if (f->side != -1)
 		flight_side_cb(f->side, EPOLLIN, f);
@@ -423,8 +435,8 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 		return NULL;
 	}
 	local.run_timeout_ms = 0;
-	r = run_start(&local, cwdfd, sv[1], f->id, &flight_cbs, f, cause,
-	    clen);
+	r = run_start(&local, cwdfd, sv[1], NULL, 0, f->id, &flight_cbs, f,
+	    cause, clen);
 	close(sv[1]);
 	if (r == NULL) {
 		close(sv[0]);
@@ -462,10 +474,38 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 	return r;
 }
 
-/* Start a run for req and enter it in the key table. */
+/*
+ * Keep what --status shows of a run besides its key: its arguments (cut
+ * to what a status frame holds) and its working directory. Without memory
+ * for them, --status shows less.
+ */
+static void
+flight_describe(struct flight *f, const struct proto_run *req, int cwdfd)
+{
+	char	path[64], cwd[PROTO_CWD_MAX + 1];
+	ssize_t	n;
+
+	f->argvlen = req->argvlen < PROTO_COMMAND_MAX ? req->argvlen :
+	    PROTO_COMMAND_MAX;
+	if ((f->argv = malloc(f->argvlen ? f->argvlen : 1)) != NULL)
+		memcpy(f->argv, req->argv, f->argvlen);
+	else
+		f->argvlen = 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", cwdfd);
+	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) > 0) {
+		cwd[n] = '\0';
+		f->cwd = strdup(cwd);
+	}
+}
+
+/*
+ * Start a run for req and enter it in the key table. The command gets the
+ * descriptors in pass at their numbers (not a bridge: its command is
+ * started by the bridge).
+ */
 static struct flight *
-flight_start(const struct proto_run *req, int cwdfd, char *cause,
-    size_t clen)
+flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
+    int npass, char *cause, size_t clen)
 {
 	struct flight	*f;
 
@@ -480,6 +520,7 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	}
 	memcpy(f->key, req->key, req->keylen);
 	f->keylen = req->keylen;
+	flight_describe(f, req, cwdfd);
 	f->id = ++srv.next_id;
 	f->tty = (req->flags & RUN_TTY) != 0;
 	f->side = -1;
@@ -488,11 +529,13 @@ flight_start(const struct proto_run *req, int cwdfd, char *cause,
 	if (req->url != NULL)
 		f->run = flight_bridge(f, req, cwdfd, cause, clen);
 	else
-		f->run = run_start(req, cwdfd, -1, f->id, &flight_cbs, f,
-		    cause, clen);
+		f->run = run_start(req, cwdfd, -1, pass, npass, f->id,
+		    &flight_cbs, f, cause, clen);
 	if (f->run == NULL) {
 		flight_side_close(f);
 		loop_timer_free(f->linger);
+		free(f->argv);
+		free(f->cwd);
 		free(f->key);
 		free(f);
 		return NULL;
@@ -536,6 +579,16 @@ conn_fill(struct conn *c)
 
 	if (f == NULL || c->done_sent || c->state == CONN_QUEUED)
 		return;		/* --fresh: not this run's output */
+	/*
+	 * -d gets no output: the connection ends once the command has
+	 * started, or with how it ended if it could not start.
+	 */
+	if (c->detach && (run_exec_state(f->run) > 0 ||
+	    !run_finished(f->run))) {
+		if (run_exec_state(f->run) > 0)
+			c->state = CONN_CLOSING;
+		return;
+	}
 	sp = run_spool(f->run);
 	n = spool_segments(sp);
 	while (c->seg < n && frames < FILL_FRAMES) {
@@ -588,8 +641,12 @@ conn_flush(struct conn *c)
 		p = c->out.data + c->out.off;
 		if (c->sendfd != -1 && c->written == c->sendfd_at) {
 			n = sock_send(c->fd, p, len, &c->sendfd, 1);
-			if (n > 0)
+			if (n > 0) {
+				if (c->sendfd_own)
+					close(c->sendfd);
 				c->sendfd = -1;
+				c->sendfd_own = 0;
+			}
 		} else {
 			if (c->sendfd != -1 && len > c->sendfd_at - c->written)
 				len = (size_t)(c->sendfd_at - c->written);
@@ -628,28 +685,48 @@ conn_drop_fds(struct conn *c)
 }
 
 /*
- * Close a connection. A waiter leaving a run that has not ended may be its
- * last: then the run is cancelled and its key freed, unless it is kept.
+ * A waiter leaves its run. If the run has not ended, it may be its last:
+ * then the run is cancelled and its key freed, unless it is kept. Returns
+ * what became of the run (LEAVE_*).
  */
+static uint32_t
+conn_unwait(struct conn *c)
+{
+	struct flight	*f = c->flight;
+	uint32_t	 what = LEAVE_GOES_ON;
+
+	if (f == NULL)
+		return LEAVE_ENDED;
+	c->flight = NULL;
+	if (c->state == CONN_QUEUED) {	/* --fresh: it was not a waiter */
+		TAILQ_REMOVE(&f->fresh, c, wentry);
+		f->nfresh--;
+		return LEAVE_GOES_ON;
+	}
+	TAILQ_REMOVE(&f->waiters, c, wentry);
+	f->nwaiters--;
+	if (run_finished(f->run))
+		what = LEAVE_ENDED;
+	else if (f->nwaiters == 0 && f->keep)
+		what = LEAVE_KEPT;
+	else if (f->nwaiters == 0) {
+		flight_detach(f);
+		run_cancel(f->run);
+		what = LEAVE_CANCELLED;
+	}
+	flight_maybe_free(f);
+	return what;
+}
+
+/* Close a connection; a waiter leaves its run (conn_unwait). */
 static void
 conn_close(struct conn *c, const char *why)
 {
-	struct flight	*f = c->flight;
-
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
-	if (f != NULL && c->state == CONN_QUEUED) {
-		TAILQ_REMOVE(&f->fresh, c, wentry);
-		f->nfresh--;
-	} else if (f != NULL) {
-		TAILQ_REMOVE(&f->waiters, c, wentry);
-		f->nwaiters--;
-		if (f->nwaiters == 0 && !f->keep && !run_finished(f->run)) {
-			flight_detach(f);
-			run_cancel(f->run);
-		}
-		flight_maybe_free(f);
-	}
+	conn_unwait(c);
+	if (c->sendfd_own)
+		close(c->sendfd);
 	if (c->req != NULL)
 		explicit_bzero(c->req, c->reqlen);	/* a password, maybe */
 	free(c->req);
@@ -672,8 +749,8 @@ conn_stall_cb(void *arg)
 }
 
 /*
- * Make c a waiter of f (or, with --detach, tell it the run and close):
- * MSG_JOINED, then the run's output from its first byte.
+ * Make c a waiter of f: MSG_JOINED, then the run's output from its first
+ * byte (with -d, only until the command has started).
  */
 static void
 conn_join(struct conn *c, struct flight *f, const struct proto_run *req,
@@ -689,21 +766,22 @@ conn_join(struct conn *c, struct flight *f, const struct proto_run *req,
 	if (req->linger_ms > f->linger_ms)
 		f->linger_ms = req->linger_ms;
 	memset(&j, 0, sizeof(j));
-	j.led = (uint32_t)led;
+	j.led = led ? JOIN_LED : JOIN_JOINED;
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
+	if (run_finished(f->run)) {	/* lingering: a replay */
+		j.led = JOIN_REPLAY;
+		j.age_ms = loop_now() - f->ended;
+	}
 	j.waiters = f->nwaiters + ((req->flags & RUN_DETACH) ? 0 : 1);
 	j.tty = (uint32_t)f->tty;
 	proto_encode_joined(&c->out, &j);
-	loop_timer_stop(c->stall);
-	if (req->flags & RUN_DETACH) {
-		c->state = CONN_CLOSING;
-		return;
-	}
+	c->detach = (req->flags & RUN_DETACH) != 0;
 	c->state = CONN_WAITING;
 	c->flight = f;
 	TAILQ_INSERT_TAIL(&f->waiters, c, wentry);
 	f->nwaiters++;
+	loop_timer_stop(c->stall);
 }
 
 /*
@@ -743,6 +821,7 @@ flight_fresh_next(struct flight *f)
 	struct conn		*c, *lead = NULL;
 	const char		*errstr;
 	char			 cause[256] = "";
+	int			 npass, pass[RUN_PASS_MAX][2];
 
 	if (f->nfresh == 0)
 		return;
@@ -762,9 +841,11 @@ flight_fresh_next(struct flight *f)
 		if (proto_decode_run(lead->req, lead->reqlen, &req, &errstr) ==
 		    -1)
 			strlcpy(cause, errstr, sizeof(cause));
-		else
-			g = flight_start(&req, lead->rfds[0], cause,
-			    sizeof(cause));
+		else {
+			npass = conn_jobserver(lead, &req, pass);
+			g = flight_start(&req, lead->rfds[0], pass, npass,
+			    cause, sizeof(cause));
+		}
 	}
 	while ((c = TAILQ_FIRST(&f->fresh)) != NULL) {
 		TAILQ_REMOVE(&f->fresh, c, wentry);
@@ -787,29 +868,118 @@ flight_fresh_next(struct flight *f)
 	f->busy = 0;
 }
 
+/*
+ * Is process pid (a client) inside the run whose process is run? It is if
+ * run is pid itself or one of its ancestors, read from /proc: that finds a
+ * caller however deep, and also one that left the run's session or process
+ * group (setsid, a terminal). A descendant that was re-parented (daemonized)
+ * is not found, and does not wait on the run's process either.
+ */
+static int
+server_inside(pid_t pid, pid_t run)
+{
+	char	 path[64], buf[1024], *p;
+	FILE	*f;
+	long	 ppid;
+	int	 depth, n;
+
+	for (depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (pid == run)
+			return 1;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+		if ((f = fopen(path, "re")) == NULL)
+			return 0;
+		n = fgets(buf, sizeof(buf), f) != NULL;
+		fclose(f);
+		/* "pid (comm) state ppid ...": comm may hold anything. */
+		if (!n || (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p, ") %*c %ld", &ppid) != 1)
+			return 0;
+		pid = (pid_t)ppid;
+	}
+	return 0;
+}
+
+/*
+ * A request to wait on flight f from inside f's own run would wait for
+ * itself, and keep the run alive as its waiter: refused, naming the run.
+ */
+static int
+conn_nested(struct conn *c, const struct flight *f)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	char		 msg[256], *esc;
+
+	if (run_finished(f->run) || getsockopt(c->fd, SOL_SOCKET,
+	    SO_PEERCRED, &cred, &len) == -1 ||
+	    !server_inside(cred.pid, run_pid(f->run)))
+		return 0;
+	esc = key_escape(f->key, f->keylen > 60 ? 60 : f->keylen);
+	snprintf(msg, sizeof(msg), "this command runs inside run %llu "
+	    "(key %s%s, pid %ld), which it would wait for forever; refused",
+	    (unsigned long long)f->id, esc != NULL ? esc : "?",
+	    f->keylen > 60 ? "..." : "", (long)run_pid(f->run));
+	free(esc);
+	conn_fail(c, msg);
+	return 1;
+}
+
+/*
+ * make's jobserver: the two descriptors after the working directory, to be
+ * placed where the request's MAKEFLAGS says (which the command reads).
+ * Returns how many pairs it put in pass (0 or 2).
+ */
+static int
+conn_jobserver(const struct conn *c, const struct proto_run *req,
+    int pass[RUN_PASS_MAX][2])
+{
+	const char	*s = req->env;
+	uint32_t	 i;
+	int		 r, w;
+
+	if (c->nrfds != 3)
+		return 0;
+	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
+		if (strncmp(s, "MAKEFLAGS=", 10) != 0)
+			continue;
+		if (fds_jobserver(s + 10, &r, &w) == -1)
+			return 0;
+		pass[0][0] = c->rfds[1];
+		pass[0][1] = r;
+		pass[1][0] = c->rfds[2];
+		pass[1][1] = w;
+		return 2;
+	}
+	return 0;
+}
+
 /* A run request: join the key's run in flight, or start one. */
 static void
 conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct proto_run	 req;
+	struct proto_joined	 j;
 	struct flight		*f;
 	struct stat		 st;
 	const char		*errstr;
 	char			 cause[256];
-	int			 cwdfd, led = 0;
+	int			 cwdfd, npass, pass[RUN_PASS_MAX][2];
+	int			 led = 0;
 
 	if (proto_decode_run(payload, len, &req, &errstr) == -1) {
 		conn_fail(c, errstr);
 		return;
 	}
-	if (c->nrfds != 1 || fstat(c->rfds[0], &st) == -1 ||
-	    !S_ISDIR(st.st_mode)) {
+	if ((c->nrfds != 1 && c->nrfds != 3) || fstat(c->rfds[0], &st) ==
+	    -1 || !S_ISDIR(st.st_mode)) {
 		conn_fail(c, c->nrfds == 0 ? "no working directory came with "
 		    "the request (is the server out of descriptors?)" :
 		    "run request without a working directory");
 		return;
 	}
 	cwdfd = c->rfds[0];
+	npass = conn_jobserver(c, &req, pass);
 	f = flight_find(req.key, req.keylen);
 	if (f != NULL && req.join_window_ms > 0 &&
 	    loop_now() - run_started(f->run) > req.join_window_ms) {
@@ -818,10 +988,16 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		f = NULL;
 	}
 	if (f != NULL && (req.flags & RUN_NOJOIN) && !run_finished(f->run)) {
-		proto_frame(&c->out, MSG_BUSY, NULL, 0);
+		memset(&j, 0, sizeof(j));
+		j.run_id = f->id;
+		j.age_ms = loop_now() - run_started(f->run);
+		j.waiters = f->nwaiters;
+		proto_encode_busy(&c->out, &j);
 		c->state = CONN_CLOSING;
 		return;
 	}
+	if (f != NULL && !(req.flags & RUN_DETACH) && conn_nested(c, f))
+		return;
 	if (f != NULL && (req.flags & RUN_FRESH)) {
 		if (!run_finished(f->run)) {
 			conn_queue(c, f, payload, len);
@@ -836,8 +1012,8 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		return;
 	}
 	if (f == NULL) {
-		if ((f = flight_start(&req, cwdfd, cause, sizeof(cause))) ==
-		    NULL) {
+		if ((f = flight_start(&req, cwdfd, pass, npass, cause,
+		    sizeof(cause))) == NULL) {
 			conn_fail(c, cause);
 			return;
 		}
@@ -859,7 +1035,8 @@ conn_status(struct conn *c)
 		s.run_id = f->id;
 		s.age_ms = now - run_started(f->run);
 		s.bytes = spool_bytes(run_spool(f->run));
-		s.pid = run_pid(f->run);
+		/* Once ended, its pid may be another process's. */
+		s.pid = run_finished(f->run) ? 0 : run_pid(f->run);
 		s.waiters = f->nwaiters;
 		s.queued = f->nfresh;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
@@ -874,6 +1051,11 @@ conn_status(struct conn *c)
 		s.backend = f->role;
 		s.gen = f->gen;
 		strlcpy(s.holder, f->holder, sizeof(s.holder));
+		if (f->argv != NULL)
+			memcpy(s.argv, f->argv, f->argvlen);
+		s.argvlen = f->argvlen;
+		if (f->cwd != NULL)
+			strlcpy(s.cwd, f->cwd, sizeof(s.cwd));
 		proto_encode_status_run(&c->out, &s);
 	}
 	srv.counters.server_pid = getpid();
@@ -943,6 +1125,42 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 	}
 }
 
+/*
+ * A waiter may send one thing: MSG_LEAVE (it gives up, --timeout). It is
+ * told what became of the run and closed once that is written. Anything
+ * else drops it. Returns -1 if the connection was closed.
+ */
+static int
+conn_leave(struct conn *c)
+{
+	const uint8_t	*payload;
+	const char	*errstr = NULL;
+	uint32_t	 type, plen;
+	int		 used;
+
+	used = proto_next(c->in.data + c->in.off, pbuf_used(&c->in), &type,
+	    &payload, &plen, &errstr);
+	if (used == 0)
+		return 0;	/* the rest is still on its way */
+	if (used == -1 || type != MSG_LEAVE) {
+		conn_close(c, "dropped: sent data while waiting");
+		return -1;
+	}
+	pbuf_consume(&c->in, (size_t)used);
+	/* The spool, still to be sent, may go with the run: keep a copy. */
+	if (c->sendfd != -1) {
+		c->sendfd = fcntl(c->sendfd, F_DUPFD_CLOEXEC, 0);
+		c->sendfd_own = c->sendfd != -1;
+		if (c->sendfd == -1) {
+			conn_close(c, strerror(errno));
+			return -1;
+		}
+	}
+	proto_encode_u32(&c->out, MSG_OK, conn_unwait(c));
+	c->state = CONN_CLOSING;
+	return 0;
+}
+
 /* Read from a client and handle every whole frame it sent. */
 static void
 conn_read(struct conn *c)
@@ -966,8 +1184,7 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == CONN_WAITING || c->state == CONN_QUEUED ||
-	    c->state == CONN_CLOSING) {
+	if (c->state == CONN_CLOSING) {
 		conn_close(c, "dropped: sent data while waiting");
 		return;
 	}
@@ -987,6 +1204,9 @@ conn_read(struct conn *c)
 	}
 	if (c->state == CONN_WAITING || c->state == CONN_CLOSING)
 		conn_drop_fds(c);	/* the request is done */
+	if ((c->state == CONN_WAITING || c->state == CONN_QUEUED) &&
+	    pbuf_used(&c->in) > 0 && conn_leave(c) == -1)
+		return;
 	conn_flush(c);
 }
 

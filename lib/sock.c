@@ -74,6 +74,7 @@ sock_prepare_dir(const char *path, char *cause, size_t clen)
 	char		 dir[PATH_MAX];
 	char		*slash;
 	struct stat	 st;
+	int		 saved, use;
 
 	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir)) {
 		snprintf(cause, clen, "socket path is too long");
@@ -86,8 +87,12 @@ sock_prepare_dir(const char *path, char *cause, size_t clen)
 	else
 		*slash = '\0';
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(cause, clen, "cannot create %s: %s", dir,
-		    strerror(errno));
+		/* There (or maybe there) but out of reach: "use". */
+		saved = errno;
+		use = saved == EACCES && (lstat(dir, &st) == 0 ||
+		    errno != ENOENT);
+		snprintf(cause, clen, "cannot %s %s: %s", use ? "use" :
+		    "create", dir, strerror(saved));
 		return -1;
 	}
 	if (lstat(dir, &st) == -1) {

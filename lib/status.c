@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "key.h"
 #include "status.h"
@@ -145,7 +146,7 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->run_id);
 	cells[1] = strdup(buf);
 	snprintf(buf, sizeof(buf), "%d", r->pid);
-	cells[2] = strdup(buf);
+	cells[2] = strdup(r->pid > 0 ? buf : "-");	/* 0: it has ended */
 	status_age(r->age_ms, buf, sizeof(buf));
 	cells[3] = strdup(buf);
 	if (r->queued > 0)	/* --fresh callers waiting for the next run */
@@ -159,14 +160,44 @@ status_cells(const struct proto_status_run *r, char *cells[NCOLS])
 	cells[7] = key_escape(r->command, strlen(r->command));
 }
 
+/* How many columns s takes on a terminal (escaped: all printable). */
+static size_t
+status_width(const char *s)
+{
+	mbstate_t	 st;
+	wchar_t		 wc;
+	size_t		 n, w = 0, left = strlen(s);
+	int		 cw;
+
+	memset(&st, 0, sizeof(st));
+	while (left > 0) {
+		n = mbrtowc(&wc, s, left, &st);
+		if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
+			memset(&st, 0, sizeof(st));
+			n = 1;
+			cw = 1;
+		} else if ((cw = wcwidth(wc)) < 0)
+			cw = 1;
+		w += (size_t)cw;
+		s += n;
+		left -= n;
+	}
+	return w;
+}
+
 /* One cell padded to its column's width; the last one ends the line. */
 static void
 status_cell(FILE *f, const char *s, size_t width, int last)
 {
-	if (last)
+	size_t	w;
+
+	if (last) {
 		fprintf(f, "%s\n", s);
-	else
-		fprintf(f, "%-*s  ", (int)width, s);
+		return;
+	}
+	fputs(s, f);
+	for (w = status_width(s); w < width + 2; w++)
+		fputc(' ', f);
 }
 
 /* The runs as an aligned table, then the counters. */
@@ -183,11 +214,11 @@ status_print_table(const struct status *st, FILE *f)
 	if (cells == NULL)
 		return;
 	for (j = 0; j < NCOLS; j++)
-		width[j] = strlen(head[j]);
+		width[j] = status_width(head[j]);
 	for (i = 0; i < st->nruns; i++) {
 		status_cells(&st->runs[i], cells[i]);
 		for (j = 0; j < NCOLS; j++) {
-			w = cells[i][j] ? strlen(cells[i][j]) : 1;
+			w = cells[i][j] ? status_width(cells[i][j]) : 1;
 			if (w > width[j])
 				width[j] = w;
 		}
@@ -247,8 +278,11 @@ utf8_len(const unsigned char *s, size_t left)
 }
 
 /*
- * A JSON string. Valid UTF-8 passes through; a byte that is not part of
- * any is written as \u00XX, so the document is always valid.
+ * A JSON string. Valid UTF-8 passes through, control characters are
+ * written \u00XX; a byte that is not part of any UTF-8 character is
+ * written as the lone surrogate \udcXX (as Python's "surrogateescape"
+ * reads such bytes), so that no two byte strings give the same JSON and
+ * the document stays valid.
  */
 void
 status_json_string(FILE *f, const char *s, size_t len)
@@ -261,9 +295,11 @@ status_json_string(FILE *f, const char *s, size_t len)
 		if (p[i] == '"' || p[i] == '\\') {
 			fprintf(f, "\\%c", p[i]);
 			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (n = utf8_len(p + i, len - i)) == 0) {
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
 			fprintf(f, "\\u%04x", p[i]);
+			i++;
+		} else if ((n = utf8_len(p + i, len - i)) == 0) {
+			fprintf(f, "\\udc%02x", p[i]);
 			i++;
 		} else {
 			fwrite(p + i, 1, n, f);
@@ -273,6 +309,29 @@ status_json_string(FILE *f, const char *s, size_t len)
 	fputc('"', f);
 }
 
+/*
+ * ,"argv":[...],"argv_cut":BOOL: the arguments; a status frame holds only
+ * so many bytes of them, and what did not fit is cut.
+ */
+static void
+status_json_argv(FILE *f, const struct proto_status_run *r)
+{
+	const char	*p = r->argv, *end = r->argv + r->argvlen, *nul;
+
+	fputs(",\"argv\":[", f);
+	while (p < end) {
+		if ((nul = memchr(p, '\0', (size_t)(end - p))) == NULL)
+			nul = end;
+		if (p != r->argv)
+			fputc(',', f);
+		status_json_string(f, p, (size_t)(nul - p));
+		p = nul + 1;
+	}
+	fprintf(f, "],\"argv_cut\":%s", r->argvlen == PROTO_COMMAND_MAX ?
+	    "true" : "false");
+}
+
+/* The runs and the counters as one JSON document; "server" null: none. */
 void
 status_print_json(const struct status *st, FILE *f)
 {
@@ -294,12 +353,23 @@ status_print_json(const struct status *st, FILE *f)
 		r = &st->runs[i];
 		fputs(i > 0 ? ",{\"key\":" : "{\"key\":", f);
 		status_json_string(f, r->key, r->keylen);
-		fprintf(f, ",\"run_id\":%llu,\"pid\":%d,\"age_ms\":%llu,"
-		    "\"waiters\":%u,\"queued\":%u,\"output_bytes\":%llu,"
-		    "\"command\":", (unsigned long long)r->run_id, r->pid,
+		fprintf(f, ",\"run_id\":%llu,\"pid\":",
+		    (unsigned long long)r->run_id);
+		if (r->pid > 0)
+			fprintf(f, "%d", r->pid);
+		else
+			fputs("null", f);	/* ended */
+		fprintf(f, ",\"age_ms\":%llu,\"waiters\":%u,\"queued\":%u,"
+		    "\"output_bytes\":%llu,\"command\":",
 		    (unsigned long long)r->age_ms, r->waiters, r->queued,
 		    (unsigned long long)r->bytes);
 		status_json_string(f, r->command, strlen(r->command));
+		status_json_argv(f, r);
+		fputs(",\"cwd\":", f);
+		if (r->cwd[0] != '\0')
+			status_json_string(f, r->cwd, strlen(r->cwd));
+		else
+			fputs("null", f);
 		fprintf(f, ",\"tty\":%s,\"joinable\":%s,\"keep\":%s,"
 		    "\"lingering\":%s,\"linger_left_ms\":%llu,\"backend\":",
 		    (r->flags & STATUS_TTY) ? "true" : "false",

@@ -405,17 +405,18 @@ PY
 	[ "$(cat b.out)" = out ]
 }
 
-@test "-q silences sfrun's own diagnostics, not the command's stderr" {
+@test "-q keeps the command's stderr and the line of a 124 or 127" {
 	spawn_waiter lead q 1 "$SFRUN" -k q -c "echo cmd-err >&2; $(gate go)"
 	local lead=$LASTPID
 	wait_for grep -q cmd-err lead.err
 	run --separate-stderr timeout 30 "$SFRUN" -q -t 1.5 -k q -c 'echo WRONG'
 	echo "status=$status stderr=[$stderr]"
 	[ "$status" -eq 124 ]
-	[ "$stderr" = cmd-err ]
+	[ "${stderr_lines[0]}" = cmd-err ]
+	[[ "${stderr_lines[1]}" == sfrun:*--timeout* ]]
 	run -127 --separate-stderr timeout 30 "$SFRUN" -q -k q2 -- ./no-such-command
 	[ "$status" -eq 127 ]
-	[ -z "$stderr" ]
+	[ "$stderr" = "sfrun: ./no-such-command: No such file or directory" ]
 	touch go
 	reaped "$lead" 0
 }

@@ -66,8 +66,8 @@ no_spool_with() {
 	echo "status=$status stdout=[$output] stderr=[$stderr]"
 	[ "$status" -eq 3 ]
 	[ "$output" = "$(printf 'out1\nout2')" ]
-	[[ "$stderr" == err1$'\n'"sfrun: joined run "* ||
-	    "$stderr" == "sfrun: joined run "*$'\n'err1 ]]
+	[[ "$stderr" == err1$'\n'"sfrun: replayed run "* ||
+	    "$stderr" == "sfrun: replayed run "*$'\n'err1 ]]
 	[ "$(count_lines count)" -eq 1 ]
 
 	# Any number of callers in the window get the same result.
@@ -611,7 +611,7 @@ for row in rows:
     cell = [row[a:b].strip() for a, b in zip(start, start[1:] + [None])]
     r = byid[int(cell[1])]
     seen.add(r["run_id"])
-    assert cell[2] == str(r["pid"]), row
+    assert cell[2] == (str(r["pid"]) if r["pid"] else "-"), row
     assert cell[4] == str(r["waiters"]), row
     assert cell[6] == vis(r["command"]), row
     key = vis(r["key"])

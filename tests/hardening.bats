@@ -792,3 +792,36 @@ sys.exit(1 if hung else 0)
 	[ "$(runs_started)" = "$started" ]
 	recovered
 }
+
+@test "a server of another user says so; an unreachable directory is 'cannot use'" {
+	need_nobody
+	public_dir
+	mkdir -m 700 "$PUBLIC/theirs"
+	chown nobody "$PUBLIC/theirs"
+	# Root's listener in nobody's directory, refusing as sfrund does.
+	"$PY" -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(8)
+s.settimeout(60)
+while True:
+    c, _ = s.accept()
+    c.close()
+' "$PUBLIC/theirs/s.sock" 3>&- &
+	BGPIDS+=("$!")
+	wait_for test -S "$PUBLIC/theirs/s.sock"
+	run --separate-stderr as_nobody env SFRUN_SOCKET="$PUBLIC/theirs/s.sock" \
+	    SFRUN_NO_AUTOSTART=1 timeout 30 "$SFRUN" -k x -- true
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 125 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == *"belongs to another user (uid 0)"* ]]
+	# A directory that exists but that nobody cannot reach.
+	mkdir -m 700 "$PUBLIC/root-only"
+	mkdir -m 700 "$PUBLIC/root-only/d"
+	run --separate-stderr as_nobody env SFRUN_SOCKET="$PUBLIC/root-only/d/s.sock" \
+	    timeout 30 "$SFRUN" -k x -- true
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 125 ]
+	[ "$stderr" = "sfrun: cannot use $PUBLIC/root-only/d: Permission denied" ]
+}

@@ -74,7 +74,7 @@ _sfrun_files()
 }
 
 # _sfrun_optarg OPT: which kind of argument option OPT takes: key, cmd,
-# dur, sock, url, prefix, loss, fallback; fails if it takes none.
+# dur, sock, url, prefix, loss, fallback, code; fails if it takes none.
 _sfrun_optarg()
 {
 	case $1 in
@@ -87,6 +87,7 @@ _sfrun_optarg()
 	--backend-prefix) echo prefix ;;
 	--on-leader-loss) echo loss ;;
 	--fallback) echo fallback ;;
+	E | --conflict-exit-code) echo code ;;
 	*) return 1 ;;
 	esac
 }
@@ -97,7 +98,8 @@ _sfrun()
 	local cur pre='' i w opt arg='' cmd=-1 sfrun k
 	local -a sock=() keys=()
 	local opts='-k --key -c --command -t --timeout --run-timeout
-	    --kill-after -w --join-window -n --no-join -d --detach --keep
+	    --kill-after -w --join-window -n --no-join -E
+	    --conflict-exit-code -d --detach --keep
 	    --linger --tty --fresh -v --verbose -q --quiet -S --socket --backend
 	    --backend-prefix --on-leader-loss --fallback --lease
 	    --backend-linger --status --json --forget --stop-server -h --help

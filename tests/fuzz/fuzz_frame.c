@@ -70,8 +70,9 @@ frame_run(const uint8_t *p, uint32_t len)
 	pbuf_free(&b);
 }
 
+/* MSG_JOINED, or MSG_BUSY, which carries the same. */
 static void
-frame_joined(const uint8_t *p, uint32_t len)
+frame_joined(uint32_t type, const uint8_t *p, uint32_t len)
 {
 	struct proto_joined	 m, m2;
 	struct pbuf		 b = { 0 };
@@ -80,9 +81,10 @@ frame_joined(const uint8_t *p, uint32_t len)
 
 	if (proto_decode_joined(p, len, &m) == -1)
 		return;
-	MUST(m.led <= 1 && m.tty <= 1);
-	MUST(proto_encode_joined(&b, &m) == 0);
-	q = again(&b, MSG_JOINED, p, len, 1, &qlen);
+	MUST(m.led <= JOIN_REPLAY && m.tty <= 1);
+	MUST((type == MSG_JOINED ? proto_encode_joined(&b, &m) :
+	    proto_encode_busy(&b, &m)) == 0);
+	q = again(&b, type, p, len, 1, &qlen);
 	MUST(proto_decode_joined(q, qlen, &m2) == 0);
 	MUST(m2.run_id == m.run_id && m2.age_ms == m.age_ms &&
 	    m2.led == m.led && m2.waiters == m.waiters && m2.tty == m.tty);
@@ -144,7 +146,7 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	const uint8_t		*q;
 	uint32_t		 qlen;
 
-	/* Two of these are 2 KB each: keep them off the stack. */
+	/* Two of these are 7 KB each: keep them off the stack. */
 	if ((m = malloc(sizeof(*m))) == NULL ||
 	    (m2 = malloc(sizeof(*m2))) == NULL) {
 		free(m);
@@ -171,6 +173,9 @@ frame_status_run(const uint8_t *p, uint32_t len, struct status *st)
 	MUST(strcmp(m2->command, m->command) == 0);
 	MUST(m2->backend == m->backend && m2->gen == m->gen &&
 	    strcmp(m2->holder, m->holder) == 0);
+	MUST(m->argvlen <= PROTO_COMMAND_MAX && m2->argvlen == m->argvlen &&
+	    memcmp(m2->argv, m->argv, m->argvlen) == 0);
+	MUST(m->cwd[PROTO_CWD_MAX] == '\0' && strcmp(m2->cwd, m->cwd) == 0);
 	if (st != NULL)
 		MUST(status_add(st, m) == 0);
 	pbuf_free(&b);
@@ -314,15 +319,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case MSG_STATUS:
 		case MSG_STOP:
-		case MSG_BUSY:
+		case MSG_LEAVE:
 			MUST(len == 0);
+			break;
+		case MSG_BUSY:
+			frame_joined(type, p, len);
 			break;
 		case MSG_FORGET:
 		case MSG_ERROR:
 			frame_text(type, p, len);
 			break;
 		case MSG_JOINED:
-			frame_joined(p, len);
+			frame_joined(type, p, len);
 			break;
 		case MSG_DATA:
 			frame_data(p, len);

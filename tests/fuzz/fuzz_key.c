@@ -4,6 +4,7 @@
  * user; for key_derive it is split at its NUL bytes into cwd and arguments.
  */
 #define LIBBSD_OPENBSD_VIS
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,28 +32,37 @@ check(const uint8_t *data, size_t size)
 }
 
 /*
- * The escaped key is printable ASCII, fits the 4 bytes per byte that
- * key_escape allocates, and unescapes to the very bytes it came from, so
- * two keys never print the same.
+ * The escaped key fits the 4 bytes per byte that key_escape allocates and
+ * unescapes to the very bytes it came from, so two keys never print the
+ * same; in the C locale it is printable ASCII. In a UTF-8 locale, where
+ * printable characters show as themselves, the same holds but the ASCII.
  */
 static void
 escape(const uint8_t *data, size_t size)
 {
 	char	*out, *back;
 	size_t	 i, n;
+	int	 utf8;
 
-	if ((out = key_escape((const char *)data, size)) == NULL)
-		return;
-	n = strnlen(out, 4 * size + 1);
-	MUST(n <= 4 * size);
-	for (i = 0; i < n; i++)
-		MUST(out[i] >= 0x20 && out[i] < 0x7f);
-	if ((back = malloc(n + 1)) != NULL) {
-		MUST(strunvis(back, out) == (int)size);
-		MUST(memcmp(back, data, size) == 0);
-		free(back);
+	for (utf8 = 0; utf8 <= 1; utf8++) {
+		if (utf8 && setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+			break;
+		out = key_escape((const char *)data, size);
+		if (utf8)
+			setlocale(LC_CTYPE, "C");
+		if (out == NULL)
+			return;
+		n = strnlen(out, 4 * size + 1);
+		MUST(n <= 4 * size);
+		for (i = 0; i < n && !utf8; i++)
+			MUST(out[i] >= 0x20 && out[i] < 0x7f);
+		if ((back = malloc(n + 1)) != NULL) {
+			MUST(strunvis(back, out) == (int)size);
+			MUST(memcmp(back, data, size) == 0);
+			free(back);
+		}
+		free(out);
 	}
-	free(out);
 }
 
 static int
@@ -97,8 +107,9 @@ utf8(const unsigned char *s, size_t left)
 
 /*
  * The JSON string is one valid JSON string of valid UTF-8 with no raw
- * control byte, and it reads back to the input when each \u00XX stands for
- * byte XX: nothing is lost or added.
+ * control byte, and it reads back to the input when each \u00XX (a control
+ * character) or \udcXX (a byte of no character) stands for byte XX:
+ * nothing is lost or added.
  */
 static void
 json(const uint8_t *data, size_t size)
@@ -141,8 +152,10 @@ json(const uint8_t *data, size_t size)
 				MUST((d = hex(s[i + j])) != -1);
 				v = v * 16 + d;
 			}
-			MUST(v <= 0xff);
-			back[nback++] = (unsigned char)v;
+			/* Control characters, and bytes of no character. */
+			MUST(v < 0x20 || v == 0x7f ||
+			    (v >= 0xdc80 && v <= 0xdcff));
+			back[nback++] = (unsigned char)(v & 0xff);
 			n = 6;
 			break;
 		default:	/* not an escape status_json_string writes */

@@ -2,13 +2,16 @@
  * Fuzz target for the request parser: the input is a MSG_RUN payload as
  * sfrund receives it. What proto_decode_run accepts must be a request sfrund
  * can act on safely, and must encode back to exactly the same bytes. The
- * input also becomes the backend block of a fixed request (see backend()).
+ * input also becomes the backend block of a fixed request (see backend()),
+ * and, as a string, the value of MAKEFLAGS that sfrund reads make's
+ * jobserver from (see makeflags()).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fds.h"
 #include "proto.h"
 #include "fuzz.h"
 
@@ -98,6 +101,28 @@ backend(const uint8_t *data, size_t size)
 	pbuf_free(&b);
 }
 
+/*
+ * The input, cut at its first NUL, as MAKEFLAGS: a jobserver found is two
+ * distinct numbers of 3 or more, named by one of make's two options.
+ */
+static void
+makeflags(const uint8_t *data, size_t size)
+{
+	char	*s;
+	int	 r = -1, w = -1;
+
+	if ((s = malloc(size + 1)) == NULL)
+		return;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	if (fds_jobserver(s, &r, &w) == 0) {
+		MUST(r >= 3 && w >= 3 && r != w);
+		MUST(strstr(s, "--jobserver-auth=") != NULL ||
+		    strstr(s, "--jobserver-fds=") != NULL);
+	}
+	free(s);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -108,6 +133,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t		 qlen, blen;
 
 	backend(data, size);
+	makeflags(data, size);
 	if (size > PROTO_RUN_MAX)
 		return 0;
 	if (proto_decode_run(data, (uint32_t)size, &m, &errstr) == -1) {

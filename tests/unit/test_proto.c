@@ -249,11 +249,14 @@ test_frame(void)
 
 	CHECK(proto_limit(MSG_HELLO) == 8, "limit: hello is 8");
 	CHECK(proto_limit(MSG_RUN) == PROTO_RUN_MAX, "limit: run");
-	CHECK(proto_limit(MSG_STATUS) == 0 && proto_limit(MSG_STOP) == 0 &&
-	    proto_limit(MSG_BUSY) == 0, "limit: empty messages are 0");
+	CHECK(proto_limit(MSG_STATUS) == 0 && proto_limit(MSG_STOP) == 0,
+	    "limit: empty messages are 0");
+	CHECK(proto_limit(MSG_BUSY) == 28 && proto_limit(MSG_JOINED) == 28,
+	    "limit: busy is a joined");
 	CHECK(proto_limit(MSG_FORGET) == PROTO_KEY_MAX, "limit: forget");
 	CHECK(proto_limit(MSG_ERROR) == PROTO_TEXT_MAX, "limit: error");
 	CHECK(proto_limit(MSG_OK) == 4, "limit: ok is 4");
+	CHECK(proto_limit(MSG_LEAVE) == 0, "limit: leave is empty");
 	CHECK(proto_limit(0) == 0 && proto_limit(MSG_TYPE_MAX) == 0 &&
 	    proto_limit(UINT32_MAX) == 0, "limit: unknown types are 0");
 
@@ -300,7 +303,7 @@ test_next(void)
 	uint32_t	 bad[] = { 0, MSG_TYPE_MAX, UINT32_MAX };
 	const uint8_t	*p;
 	const char	*errstr;
-	uint8_t		 raw[64];
+	uint8_t		 raw[64] = { 0 };
 	size_t		 i, total;
 	int		 ok, n;
 
@@ -875,8 +878,23 @@ test_small(void)
 	v = 2;
 	memcpy(buf + 24, &v, 4);
 	CHECK(proto_decode_joined(buf, 28, &jd) == -1, "joined: tty 2 refused");
+	v = 0;
+	memcpy(buf + 24, &v, 4);
+	v = JOIN_REPLAY;
 	memcpy(buf + 16, &v, 4);
-	CHECK(proto_decode_joined(buf, 28, &jd) == -1, "joined: led 2 refused");
+	CHECK(proto_decode_joined(buf, 28, &jd) == 0 && jd.led == JOIN_REPLAY,
+	    "joined: a replay decodes");
+	v = JOIN_REPLAY + 1;
+	memcpy(buf + 16, &v, 4);
+	CHECK(proto_decode_joined(buf, 28, &jd) == -1, "joined: led 3 refused");
+	pbuf_free(&b);
+
+	/* MSG_BUSY carries the run in flight, as a joined. */
+	proto_encode_busy(&b, &j);
+	n = only_frame(&b, MSG_BUSY, buf, sizeof(buf));
+	memset(&jd, 0, sizeof(jd));
+	CHECK(n == 28 && proto_decode_joined(buf, (uint32_t)n, &jd) == 0 &&
+	    jd.run_id == j.run_id && jd.waiters == 99, "busy: round trip");
 	pbuf_free(&b);
 
 	proto_encode_data(&b, 0, 0);
@@ -1031,7 +1049,7 @@ static void
 test_status_run(void)
 {
 	static struct proto_status_run	m, d;
-	static uint8_t			buf[4 * PROTO_KEY_MAX];
+	static uint8_t			buf[16 * PROTO_KEY_MAX];
 	struct pbuf			b = { 0 };
 	size_t				used, role;
 	uint32_t			u, save;
@@ -1052,6 +1070,9 @@ test_status_run(void)
 	m.backend = ROLE_FOLLOWER;
 	m.gen = UINT64_MAX - 1;
 	strlcpy(m.holder, "web-2:4711:9f8e", sizeof(m.holder));
+	memcpy(m.argv, "./slow-report.sh\0--all\0", 23);
+	m.argvlen = 23;
+	strlcpy(m.cwd, "/srv/reports", sizeof(m.cwd));
 	proto_encode_status_run(&b, &m);
 	n = only_frame(&b, MSG_STATUS_RUN, buf, sizeof(buf));
 	memset(&d, 'X', sizeof(d));
@@ -1065,6 +1086,9 @@ test_status_run(void)
 	    d.key[7] == '\0', "status run: key survives, terminated");
 	CHECK(strcmp(d.command, m.command) == 0,
 	    "status run: command survives");
+	CHECK(d.argvlen == m.argvlen && memcmp(d.argv, m.argv,
+	    m.argvlen) == 0 && strcmp(d.cwd, m.cwd) == 0,
+	    "status run: argv (with its NULs) and cwd survive");
 	CHECK(d.backend == ROLE_FOLLOWER && d.gen == UINT64_MAX - 1 &&
 	    strcmp(d.holder, "web-2:4711:9f8e") == 0,
 	    "status run: backend role, gen and holder survive");
@@ -1092,8 +1116,9 @@ test_status_run(void)
 
 	/* The holder: its length after role and gen, no NUL inside. */
 	memcpy(&save, buf + role + 12, 4);
-	CHECK(save == strlen(m.holder) && (long)(role + 16 + save) == n,
-	    "status run: holder ends the payload");
+	CHECK(save == strlen(m.holder) && (long)(role + 16 + save + 4 +
+	    m.argvlen + 4 + strlen(m.cwd)) == n,
+	    "status run: holder, then argv and cwd end the payload");
 	u = PROTO_HOLDER_MAX + 1;
 	memcpy(buf + role + 12, &u, 4);
 	CHECK(proto_decode_status_run(buf, (uint32_t)n, &d) == -1,
@@ -1133,6 +1158,10 @@ test_status_run(void)
 	m.command[PROTO_COMMAND_MAX] = '\0';
 	memset(m.holder, 'h', PROTO_HOLDER_MAX);
 	m.holder[PROTO_HOLDER_MAX] = '\0';
+	memset(m.argv, '\0', PROTO_COMMAND_MAX);
+	m.argvlen = PROTO_COMMAND_MAX;
+	memset(m.cwd, 'd', PROTO_CWD_MAX);
+	m.cwd[PROTO_CWD_MAX] = '\0';
 	m.backend = ROLE_LEADER;
 	CHECK(proto_encode_status_run(&b, &m) == 0,
 	    "status run: largest entry encodes");
@@ -1141,7 +1170,8 @@ test_status_run(void)
 	    proto_decode_status_run(buf, (uint32_t)n, &d) == 0 &&
 	    d.keylen == PROTO_KEY_MAX && d.key[PROTO_KEY_MAX] == '\0' &&
 	    strlen(d.command) == PROTO_COMMAND_MAX &&
-	    strlen(d.holder) == PROTO_HOLDER_MAX && d.backend == ROLE_LEADER,
+	    strlen(d.holder) == PROTO_HOLDER_MAX && d.backend == ROLE_LEADER &&
+	    d.argvlen == PROTO_COMMAND_MAX && strlen(d.cwd) == PROTO_CWD_MAX,
 	    "status run: largest entry round-trips at the limit");
 	u = PROTO_HOLDER_MAX + 1;
 	role = 48 + PROTO_KEY_MAX + 4 + PROTO_COMMAND_MAX;
@@ -1500,7 +1530,7 @@ test_fuzz(void)
 		}
 		rc = proto_decode_joined(buf, len, &joined);
 		odd[2] |= rc != 0 && rc != -1;
-		odd[2] |= rc == 0 && (len != 28 || joined.led > 1 ||
+		odd[2] |= rc == 0 && (len != 28 || joined.led > JOIN_REPLAY ||
 		    joined.tty > 1);
 		rc = proto_decode_data(buf, len, &stream, &end);
 		odd[3] |= rc != 0 && rc != -1;
