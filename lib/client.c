@@ -526,6 +526,13 @@ sink_init(struct sink *s, int fd)
 	s->fd = fd;
 	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		s->kind = SINK_SPLICE;
+	else if (S_ISREG(st.st_mode))
+		/*
+		 * write(2) moves a file's offset under the file's own lock;
+		 * sendfile(2) does not, so callers sharing one open file
+		 * (make -j >build.log) would write over each other's output.
+		 */
+		s->kind = SINK_WRITE;
 	else
 		s->kind = SINK_SENDFILE;
 }

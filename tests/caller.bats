@@ -375,3 +375,10 @@ assert lin["lingering"] and lin["pid"] is None, lin
 	touch go
 	reaped "$lead" 0
 }
+
+@test "callers sharing one open file (make -j >log) never write over each other's output" {
+	# One open file for all: xargs's stdout. sendfile(2) would move its
+	# offset without the file's lock, and lines were lost.
+	seq 400 | xargs -P 4 -I{} "$SFRUN" -k 'shared{}' -- echo {} >shared.log
+	[ "$(sort -n shared.log | tr '\n' ' ')" = "$(seq 400 | tr '\n' ' ')" ]
+}
