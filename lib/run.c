@@ -157,9 +157,19 @@ run_drain(struct run *r, int stream)
 		if (r->spool_errno == 0) {
 			n = spool_fill(r->spool, stream, r->pipe[stream]);
 			if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				/*
+				 * Output is lost from here on: the run is
+				 * ended now, so that its waiters hear of it
+				 * at once, not when the command is done.
+				 */
 				r->spool_errno = errno;
-				log_warn("run %d: cannot write output: %s",
-				    (int)r->pid, strerror(errno));
+				log_warn("run %d: cannot write output in %s: "
+				    "%s; ending it", (int)r->pid,
+				    spool_get_dir(), strerror(errno));
+				if (!r->cancelled) {
+					r->cancelled = 1;
+					run_terminate(r);
+				}
 				continue;
 			}
 		} else
@@ -358,8 +368,8 @@ run_try_reap(struct run *r)
 	if (r->spool_errno != 0) {
 		r->result.how = DONE_FAILED;
 		snprintf(r->result.text, sizeof(r->result.text),
-		    "the server could not keep the output: %s",
-		    strerror(r->spool_errno));
+		    "the server could not keep the output in %s: %s",
+		    spool_get_dir(), strerror(r->spool_errno));
 	}
 	r->cbs.output(r->arg);
 	run_check_finished(r);

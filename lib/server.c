@@ -993,7 +993,8 @@ server_raise_limits(void)
 }
 
 /*
- * Signals come in through a signalfd. SIGPIPE is ignored (a waiter gone is
+ * Signals come in through a signalfd, from a clean start: the mask and the
+ * dispositions whoever started the server left are undone. SIGPIPE is ignored (a waiter gone is
  * an error on its socket) and so is SIGXFSZ (a spool over the file size
  * limit is a failed write, not the server's death). A signal ignored by
  * whoever started the server (nohup, a shell's trap) would stay ignored in
@@ -1005,6 +1006,10 @@ server_signals(void)
 	sigset_t	set;
 	int		sig;
 
+	/* Nothing blocked either: whoever started it may have left a mask. */
+	sigemptyset(&set);
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
+		return -1;
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
@@ -1115,7 +1120,7 @@ server_cleanup(void)
 int
 server_main(const struct server_opts *o)
 {
-	char	cause[PATH_MAX + 128];
+	char	cause[PATH_MAX + 128], dir[PATH_MAX];
 	pid_t	other = -1;
 	int	ready = -1, nul;
 
@@ -1127,10 +1132,12 @@ server_main(const struct server_opts *o)
 
 	if (sock_path(o->socket, srv.path, sizeof(srv.path), cause,
 	    sizeof(cause)) == -1 || sock_prepare_dir(srv.path, cause,
+	    sizeof(cause)) == -1 || sock_tmpdir(dir, sizeof(dir), cause,
 	    sizeof(cause)) == -1) {
 		fprintf(stderr, "sfrund: %s\n", cause);
 		return 125;
 	}
+	spool_set_dir(dir);
 	if (sock_sibling(srv.path, ".pid", srv.pidpath,
 	    sizeof(srv.pidpath)) == -1 ||
 	    (srv.pfh = pidfile_open(srv.pidpath, 0600, &other)) == NULL) {
@@ -1170,8 +1177,9 @@ server_main(const struct server_opts *o)
 		server_cleanup();
 		return 125;
 	}
-	log_info("listening on %s%s (protocol %d)", srv.path,
-	    srv.inherited ? " (socket from systemd)" : "", PROTOCOL_VERSION);
+	log_info("listening on %s%s (protocol %d), spools in %s", srv.path,
+	    srv.inherited ? " (socket from systemd)" : "", PROTOCOL_VERSION,
+	    dir);
 	if (ready != -1) {
 		if ((nul = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
 			dup2(nul, 2);
