@@ -32,6 +32,7 @@
 #include "compat.h"
 #include "log.h"
 #include "loop.h"
+#include "record.h"
 #include "run.h"
 #include "spool.h"
 
@@ -39,6 +40,7 @@
 
 struct run {
 	pid_t			 pid;
+	uint64_t		 record;	/* record_add's handle, 0: none */
 	int			 pidfd;
 	struct loop_io		*pid_io;
 	int			 reaped;
@@ -325,6 +327,7 @@ run_try_reap(struct run *r)
 		r->on_chld = 0;
 	}
 	r->reaped = 1;
+	record_remove(r->pid, r->record);
 	loop_io_del(r->pid_io);
 	r->pid_io = NULL;
 	if (r->pidfd != -1)
@@ -600,6 +603,8 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 	if ((r->pid = run_spawn(req, cwdfd, outp[1], errp[1], exp[1], sidefd,
 	    sidefd != -1 ? bargv : argv, env)) == -1)
 		goto fail;
+	/* For a later server, should this one die before the command. */
+	r->record = record_add(req->key, req->keylen, r->pid, id);
 	close(outp[1]);
 	close(errp[1]);
 	close(exp[1]);
@@ -629,6 +634,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd, uint64_t id,
 		kill(r->pid, SIGKILL);
 		waitpid(r->pid, NULL, 0);
 		r->reaped = 1;
+		record_remove(r->pid, r->record);
 		run_free(r);
 		return NULL;
 	}

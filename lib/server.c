@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proto.h"
+#include "record.h"
 #include "run.h"
 #include "server.h"
 #include "sock.h"
@@ -40,6 +41,19 @@
 #define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
 #define TRIM_MS		1000	/* idle this long: give memory back */
+#define CONNS_MAX	4096	/* connections at once; more are refused */
+#define INBUF_MAX	(64U << 20)	/* request bytes held beyond READ_CHUNK
+					   per connection, all together */
+/*
+ * Descriptors: what a run holds in the server (two pipes, the error pipe,
+ * the pidfd, the spool, a bridge's socket), what a connection holds while
+ * its request is read (itself, what came with it, the run it may start),
+ * and what the server holds anyway plus what starting a run takes for a
+ * moment (pipes' other ends, a record, /proc, the spare spool).
+ */
+#define RUN_FDS		6
+#define CONN_FDS	(1 + SOCK_MAXFDS + RUN_FDS)
+#define BASE_FDS	32
 
 struct conn;
 
@@ -72,6 +86,7 @@ struct flight {
 enum conn_state {
 	CONN_HELLO,		/* expecting MSG_HELLO */
 	CONN_REQUEST,		/* expecting a request */
+	CONN_PARKED,		/* its key waits for an earlier server's run */
 	CONN_WAITING,		/* a waiter of a flight */
 	CONN_CLOSING		/* closed once its output is written */
 };
@@ -81,6 +96,7 @@ struct conn {
 	struct loop_io		*io;
 	uint32_t		 events;
 	enum conn_state		 state;
+	int			 greeted;	/* our hello is queued */
 	struct pbuf		 in;
 	struct pbuf		 out;
 	uint64_t		 written;	/* bytes of out ever written */
@@ -111,6 +127,14 @@ static struct {
 	int			 inherited;	/* socket activation */
 	struct loop_io		*lio;
 	struct loop_timer	*accept_retry;
+	dev_t			 sock_dev;	/* the socket file we made */
+	ino_t			 sock_ino;
+	int			 retired;	/* no longer listening */
+	int			 paused;	/* accepting waits for fds */
+	uint64_t		 fd_limit;
+	size_t			 inbuf;		/* request bytes held */
+	int			 said_conns;	/* logged once per excess */
+	int			 said_inbuf;
 	int			 sigfd;
 	struct loop_io		*sigio;
 	uint64_t		 idle_ms;
@@ -126,10 +150,14 @@ static struct {
 	unsigned		 nflights;
 	TAILQ_HEAD(, conn)	 conns;
 	unsigned		 nconns;
+	TAILQ_HEAD(, conn)	 parked;	/* CONN_PARKED */
 } srv;
 
 static int	conn_flush(struct conn *);
 static void	conn_close(struct conn *, const char *);
+static void	conn_process(struct conn *);
+static void	conn_free_in(struct conn *);
+static void	server_retire(const char *);
 
 static int
 flight_cmp(struct flight *a, struct flight *b)
@@ -147,6 +175,8 @@ static void	flight_detach(struct flight *);
 static void	flight_maybe_free(struct flight *);
 static void	flight_side_close(struct flight *);
 static void	flight_side_cb(int, uint32_t, void *);
+static int	server_fds_left(void);
+static void	server_pause(int);
 
 /*
  * Exit once stopping and nothing runs (lingering results are dropped then);
@@ -174,6 +204,8 @@ server_check(void)
 		loop_exit();
 		return;
 	}
+	if (srv.paused && server_fds_left())
+		server_pause(0);
 	if (srv.nflights == 0 && srv.nconns == 0) {
 		if (!srv.idle) {	/* just went idle */
 			srv.idle = 1;
@@ -502,10 +534,23 @@ conn_want_out(struct conn *c, int on)
 		c->events = ev;
 }
 
+/*
+ * Queue our hello, once: it goes with the answer to the request, so that a
+ * client whose connection is closed before it knows nothing was done.
+ */
+static void
+conn_greet(struct conn *c)
+{
+	if (!c->greeted)
+		proto_encode_hello(&c->out);
+	c->greeted = 1;
+}
+
 /* Queue an error line for the client and close after it is written. */
 static void
 conn_fail(struct conn *c, const char *msg)
 {
+	conn_greet(c);
 	proto_encode_text(&c->out, MSG_ERROR, msg, strlen(msg));
 	c->state = CONN_CLOSING;
 }
@@ -615,6 +660,8 @@ conn_close(struct conn *c, const char *why)
 
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
+	if (c->state == CONN_PARKED)
+		TAILQ_REMOVE(&srv.parked, c, wentry);
 	if (f != NULL) {
 		TAILQ_REMOVE(&f->waiters, c, wentry);
 		f->nwaiters--;
@@ -629,12 +676,22 @@ conn_close(struct conn *c, const char *why)
 	loop_io_del(c->io);
 	close(c->fd);
 	loop_timer_free(c->stall);
-	pbuf_free(&c->in);
+	conn_free_in(c);
 	pbuf_free(&c->out);
 	TAILQ_REMOVE(&srv.conns, c, entry);
 	srv.nconns--;
 	free(c);
 	server_check();
+}
+
+/* The request is done with: its buffer goes. */
+static void
+conn_free_in(struct conn *c)
+{
+	srv.inbuf -= c->in.cap;
+	if (srv.inbuf + READ_CHUNK <= INBUF_MAX / 2)
+		srv.said_inbuf = 0;
+	pbuf_free(&c->in);
 }
 
 static void
@@ -674,16 +731,32 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		flight_maybe_free(f);
 		f = NULL;
 	}
-	if (f != NULL && (req.flags & RUN_NOJOIN) && !run_finished(f->run)) {
+	if (f == NULL && srv.retired) {
+		/*
+		 * No longer listening: a new run here could start beside one
+		 * of the server that took over. Closed before our hello, the
+		 * client starts over with that server.
+		 */
+		c->state = CONN_CLOSING;
+		return;
+	}
+	if ((req.flags & RUN_NOJOIN) && ((f != NULL &&
+	    !run_finished(f->run)) || (f == NULL &&
+	    record_ghost(req.key, req.keylen)))) {
+		conn_greet(c);
 		proto_frame(&c->out, MSG_BUSY, NULL, 0);
 		c->state = CONN_CLOSING;
 		return;
 	}
-	memset(&j, 0, sizeof(j));
-	if (f == NULL && srv.stopping) {	/* joining is still allowed */
-		conn_fail(c, "the server is shutting down; no new runs");
+	if (f == NULL && record_ghost(req.key, req.keylen)) {
+		/* An earlier server's run of the key still runs: wait. */
+		c->state = CONN_PARKED;
+		TAILQ_INSERT_TAIL(&srv.parked, c, wentry);
+		loop_timer_stop(c->stall);
 		return;
 	}
+	conn_greet(c);
+	memset(&j, 0, sizeof(j));
 	if (f == NULL) {
 		if ((f = flight_start(&req, cwdfd, cause, sizeof(cause))) ==
 		    NULL) {
@@ -764,7 +837,6 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 			c->state = CONN_CLOSING;	/* not a client of ours */
 			return;
 		}
-		proto_encode_hello(&c->out);
 		if (version != PROTOCOL_VERSION) {
 			snprintf(msg, sizeof(msg), "protocol mismatch: "
 			    "sfrund speaks version %u, sfrun version %u",
@@ -778,6 +850,8 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 		conn_fail(c, "unexpected message");
 		return;
 	}
+	if (type != MSG_RUN)
+		conn_greet(c);	/* a run request says when */
 	switch (type) {
 	case MSG_RUN:
 		conn_run(c, p, len);
@@ -799,10 +873,10 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 		c->state = CONN_CLOSING;
 		break;
 	case MSG_STOP:
-		srv.stopping = 1;
-		log_info("stopping: asked by a client");
 		proto_encode_u32(&c->out, MSG_OK, 1);
 		c->state = CONN_CLOSING;
+		if (!srv.stopping)
+			server_retire("asked by a client");
 		break;
 	default:
 		conn_fail(c, "unexpected message");
@@ -814,16 +888,31 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 static void
 conn_read(struct conn *c)
 {
-	const uint8_t	*payload;
-	const char	*errstr = NULL;
-	uint32_t	 type, plen;
 	ssize_t		 n;
-	int		 used, i;
+	size_t		 cap = c->in.cap;
 
+	/*
+	 * Beyond its first READ_CHUNK, what a connection's request holds
+	 * counts against INBUF_MAX for all of them: past it, the request
+	 * is refused (the client says why), and the server serves on.
+	 */
+	if (c->in.cap >= READ_CHUNK && c->in.cap - c->in.len < READ_CHUNK &&
+	    srv.inbuf + c->in.cap > INBUF_MAX) {
+		if (!srv.said_inbuf)
+			log_warn("refusing requests: %u MiB of requests held "
+			    "already", INBUF_MAX >> 20);
+		srv.said_inbuf = 1;
+		c->state = CONN_REQUEST;	/* refused with its hello */
+		conn_fail(c, "the server holds too many requests at once; "
+		    "refused");
+		conn_flush(c);
+		return;
+	}
 	if (pbuf_reserve(&c->in, READ_CHUNK) == -1) {
 		conn_close(c, "out of memory");
 		return;
 	}
+	srv.inbuf += c->in.cap - cap;
 	n = sock_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len,
 	    c->rfds, &c->nrfds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -833,10 +922,25 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == CONN_WAITING || c->state == CONN_CLOSING) {
+	if (c->state != CONN_HELLO && c->state != CONN_REQUEST) {
 		conn_close(c, "dropped: sent data while waiting");
 		return;
 	}
+	conn_process(c);
+}
+
+/*
+ * Handle every whole frame a client has sent. A request whose key waits
+ * for an earlier server's run is kept, unread, until that run ends.
+ */
+static void
+conn_process(struct conn *c)
+{
+	const uint8_t	*payload;
+	const char	*errstr = NULL;
+	uint32_t	 type, plen;
+	int		 used, i;
+
 	while (c->state == CONN_HELLO || c->state == CONN_REQUEST) {
 		used = proto_next(c->in.data + c->in.off, pbuf_used(&c->in),
 		    &type, &payload, &plen, &errstr);
@@ -847,6 +951,8 @@ conn_read(struct conn *c)
 			return;
 		}
 		conn_dispatch(c, type, payload, plen);
+		if (c->state == CONN_PARKED)
+			return;		/* the request is read again later */
 		/* A run request may carry a Redis password: keep no copy. */
 		explicit_bzero(c->in.data + c->in.off, (size_t)used);
 		pbuf_consume(&c->in, (size_t)used);
@@ -855,6 +961,7 @@ conn_read(struct conn *c)
 		for (i = 0; i < c->nrfds; i++)	/* the request is done */
 			close(c->rfds[i]);
 		c->nrfds = 0;
+		conn_free_in(c);
 	}
 	conn_flush(c);
 }
@@ -875,9 +982,71 @@ static void
 accept_retry_cb(void *arg)
 {
 	(void)arg;
-	loop_io_mod(srv.lio, EPOLLIN);
+	if (srv.lio != NULL)
+		loop_io_mod(srv.lio, EPOLLIN);
 }
 
+/*
+ * Are there descriptors enough for one more connection, and the run it may
+ * start? A cheap bound first (the common case, far under the limit), then
+ * a count of what is held.
+ */
+static int
+server_fds_left(void)
+{
+	struct conn	*c;
+	struct flight	*f;
+	uint64_t	 used;
+
+	used = BASE_FDS + (uint64_t)srv.nconns * CONN_FDS +
+	    (uint64_t)srv.nflights * RUN_FDS;
+	if (used + CONN_FDS <= srv.fd_limit)
+		return 1;
+	used = BASE_FDS;
+	TAILQ_FOREACH(c, &srv.conns, entry)
+		used += c->state == CONN_HELLO || c->state == CONN_REQUEST ||
+		    c->state == CONN_PARKED ? CONN_FDS : 1;
+	TAILQ_FOREACH(f, &srv.flights, all)
+		used += run_finished(f->run) ? 1 : RUN_FDS;
+	return used + CONN_FDS <= srv.fd_limit;
+}
+
+/*
+ * Short of descriptors: stop accepting until some are free (server_check
+ * looks again whenever a connection or a run goes). Callers wait in the
+ * socket's backlog meanwhile; none is refused for it, no run fails for it.
+ */
+static void
+server_pause(int on)
+{
+	if (srv.lio == NULL || srv.paused == on)
+		return;
+	srv.paused = on;
+	loop_io_mod(srv.lio, on ? 0 : EPOLLIN);
+	if (on)
+		log_info("out of descriptors (limit %llu): accepting again "
+		    "once some are free", (unsigned long long)srv.fd_limit);
+}
+
+/* Refuse a connection over CONNS_MAX: an error it can read, then close. */
+static void
+server_refuse(int fd)
+{
+	struct pbuf	b = { 0 };
+	const char	msg[] = "the server has too many connections; refused";
+
+	if (!srv.said_conns)
+		log_warn("refusing connections: %u at once already",
+		    CONNS_MAX);
+	srv.said_conns = 1;
+	if (proto_encode_hello(&b) == 0 && proto_encode_text(&b, MSG_ERROR,
+	    msg, sizeof(msg) - 1) == 0)
+		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	pbuf_free(&b);
+	close(fd);
+}
+
+/* Accept what the listening socket holds, as far as descriptors allow. */
 static void
 accept_cb(int lfd, uint32_t events, void *arg)
 {
@@ -886,7 +1055,11 @@ accept_cb(int lfd, uint32_t events, void *arg)
 
 	(void)events;
 	(void)arg;
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < 64 || srv.retired; i++) {
+		if (!server_fds_left()) {
+			server_pause(1);
+			return;
+		}
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
@@ -903,6 +1076,12 @@ accept_cb(int lfd, uint32_t events, void *arg)
 			close(fd);
 			continue;
 		}
+		if (srv.nconns >= CONNS_MAX) {
+			server_refuse(fd);
+			continue;
+		}
+		if (srv.nconns < CONNS_MAX / 2)
+			srv.said_conns = 0;
 		if ((c = calloc(1, sizeof(*c))) == NULL ||
 		    (c->stall = loop_timer_new(conn_stall_cb, c)) == NULL ||
 		    (c->io = loop_io_add(fd, EPOLLIN | EPOLLRDHUP, conn_cb,
@@ -927,6 +1106,118 @@ accept_cb(int lfd, uint32_t events, void *arg)
 	}
 }
 
+/* Is the socket file still the one this server made? */
+static int
+server_sock_ours(void)
+{
+	struct stat	st;
+
+	return lstat(srv.path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == srv.sock_dev && st.st_ino == srv.sock_ino;
+}
+
+static void
+server_note_sock(void)
+{
+	struct stat	st;
+
+	if (lstat(srv.path, &st) == 0) {
+		srv.sock_dev = st.st_dev;
+		srv.sock_ino = st.st_ino;
+	}
+}
+
+/*
+ * Stop listening, at once (on idle, SIGTERM, --stop-server): the socket
+ * file and the pidfile go, so that the next caller starts a new server
+ * right away, and the connections already queued are taken: a caller of a
+ * run in flight here joins it, any other is closed before our hello and
+ * starts over with the new server, which waits for the runs still going
+ * here (their records). Under systemd the socket is systemd's: it is only
+ * no longer watched, and callers wait in it for the next start.
+ */
+static void
+server_retire(const char *why)
+{
+	struct conn	*c;
+
+	if (srv.stopping)
+		return;
+	srv.stopping = 1;
+	log_info("stopping (%s): %u run(s) in flight", why, srv.nflights);
+	if (srv.lio == NULL)
+		return;
+	if (srv.inherited) {
+		loop_io_del(srv.lio);
+		srv.lio = NULL;
+		return;
+	}
+	if (server_sock_ours())
+		unlink(srv.path);
+	srv.retired = 1;
+	srv.paused = 0;
+	accept_cb(srv.lfd, EPOLLIN, NULL);
+	loop_io_del(srv.lio);
+	srv.lio = NULL;
+	close(srv.lfd);
+	srv.lfd = -1;
+	pidfile_remove(srv.pfh);
+	srv.pfh = NULL;
+	while ((c = TAILQ_FIRST(&srv.parked)) != NULL) {
+		TAILQ_REMOVE(&srv.parked, c, wentry);
+		c->state = CONN_CLOSING;	/* no hello: it starts over */
+		conn_flush(c);
+	}
+}
+
+/*
+ * SIGUSR1: the socket file is gone or replaced (a tmp cleaner, rm): make a
+ * new one, so that callers reach this server again rather than fail to
+ * start a second one. Whoever connected to the old one is served first.
+ */
+static void
+server_relisten(void)
+{
+	struct loop_io	*lio;
+	int		 lfd;
+
+	if (srv.stopping || srv.inherited || server_sock_ours())
+		return;
+	if ((lfd = sock_listen(srv.path)) == -1) {
+		log_warn("cannot make the socket %s again: %s", srv.path,
+		    strerror(errno));
+		return;
+	}
+	if ((lio = loop_io_add(lfd, srv.paused ? 0 : EPOLLIN, accept_cb,
+	    NULL)) == NULL) {
+		close(lfd);
+		return;
+	}
+	server_note_sock();
+	log_info("made the socket %s again", srv.path);
+	accept_cb(srv.lfd, EPOLLIN, NULL);
+	loop_io_del(srv.lio);
+	close(srv.lfd);
+	srv.lfd = lfd;
+	srv.lio = lio;
+}
+
+/* An earlier server's run has ended: the requests that waited go on. */
+static void
+server_ghost_gone(void)
+{
+	TAILQ_HEAD(, conn)	 again = TAILQ_HEAD_INITIALIZER(again);
+	struct conn		*c;
+
+	TAILQ_CONCAT(&again, &srv.parked, wentry);
+	while ((c = TAILQ_FIRST(&again)) != NULL) {
+		TAILQ_REMOVE(&again, c, wentry);
+		c->state = CONN_REQUEST;
+		loop_timer_set(c->stall, STALL_MS);
+		conn_process(c);
+	}
+}
+
 static void
 signal_cb(int fd, uint32_t events, void *arg)
 {
@@ -937,10 +1228,11 @@ signal_cb(int fd, uint32_t events, void *arg)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			continue;
-		if (!srv.stopping)
-			log_info("stopping on signal %u: %u run(s) in flight",
-			    si.ssi_signo, srv.nflights);
-		srv.stopping = 1;
+		if (si.ssi_signo == SIGUSR1)
+			server_relisten();
+		else
+			server_retire(si.ssi_signo == SIGTERM ? "SIGTERM" :
+			    "SIGINT");
 	}
 	server_check();
 }
@@ -965,12 +1257,13 @@ trim_cb(void *arg)
 		malloc_trim(0);
 }
 
+/* Idle for long enough: stop listening first, then exit (server_check). */
 static void
 idle_cb(void *arg)
 {
 	(void)arg;
-	log_info("idle: exiting");
-	loop_exit();
+	server_retire("idle");
+	server_check();
 }
 
 /*
@@ -1019,6 +1312,7 @@ server_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		return -1;
 	srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1100,12 +1394,16 @@ server_cleanup(void)
 {
 	struct conn	*c;
 
-	if (!srv.inherited)
+	if (!srv.inherited && !srv.retired && server_sock_ours())
 		unlink(srv.path);
-	pidfile_remove(srv.pfh);
+	if (srv.pfh != NULL)
+		pidfile_remove(srv.pfh);
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_close(c, NULL);
 	loop_io_del(srv.lio);
+	if (srv.lfd != -1)
+		close(srv.lfd);
+	record_cleanup();
 	loop_io_del(srv.sigio);
 	loop_timer_free(srv.idle_timer);
 	loop_timer_free(srv.spare);
@@ -1120,13 +1418,16 @@ server_cleanup(void)
 int
 server_main(const struct server_opts *o)
 {
+	struct rlimit	rl;
 	char	cause[PATH_MAX + 128], dir[PATH_MAX];
 	pid_t	other = -1;
 	int	ready = -1, nul;
 
 	TAILQ_INIT(&srv.flights);
 	TAILQ_INIT(&srv.conns);
+	TAILQ_INIT(&srv.parked);
 	RB_INIT(&srv.table);
+	srv.lfd = -1;
 	srv.idle_ms = o->idle_ms;
 	log_open(o->foreground);
 
@@ -1158,14 +1459,19 @@ server_main(const struct server_opts *o)
 		pidfile_remove(srv.pfh);
 		return 125;
 	}
+	server_note_sock();
 	if (!o->foreground && server_daemonize(&ready) == -1) {
 		fprintf(stderr, "sfrund: fork: %s\n", strerror(errno));
 		return 125;
 	}
 	pidfile_write(srv.pfh);
 	server_raise_limits();
+	srv.fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	cause[0] = '\0';
 	if (run_init() == -1 || chdir("/") == -1 || loop_init() == -1 ||
 	    server_signals() == -1 ||
+	    record_init(srv.path, server_ghost_gone, cause, sizeof(cause)) ==
+	    -1 ||
 	    (srv.idle_timer = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.trim = loop_timer_new(trim_cb, NULL)) == NULL ||
@@ -1173,7 +1479,8 @@ server_main(const struct server_opts *o)
 	    NULL ||
 	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==
 	    NULL) {
-		fprintf(stderr, "sfrund: %s\n", strerror(errno));
+		fprintf(stderr, "sfrund: %s\n", cause[0] != '\0' ? cause :
+		    strerror(errno));
 		server_cleanup();
 		return 125;
 	}
