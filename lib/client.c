@@ -56,6 +56,8 @@ struct sink {
 
 /* How long a server that holds the pidfile has to answer again. */
 #define AUTOSTART_WAIT_MS	3000
+/* Servers started in one autostart that were gone before we connected. */
+#define SPAWNS_MAX		5
 /* Connections closed before the server's hello: started over so often. */
 #define RESTARTS_MAX		50
 
@@ -200,25 +202,32 @@ client_autostart(struct client *c, char *cause, size_t clen)
 {
 	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
 	pid_t		 pid;
-	int		 i;
+	int		 i, spawned = 0;
 
 	for (i = 0; i < AUTOSTART_WAIT_MS / 20; i++) {
 		if ((c->fd = sock_connect(c->path)) != -1)
 			return 0;
-		if ((pid = client_server_holding(c->path)) == 0)
+		if (errno != ENOENT && errno != ECONNREFUSED)
 			break;
-		if (i % 25 == 0)
-			kill(pid, SIGUSR1);
-		nanosleep(&pause, NULL);
+		if ((pid = client_server_holding(c->path)) != 0) {
+			if (i % 25 == 0)
+				kill(pid, SIGUSR1);
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		/*
+		 * Started, but gone again before we connected (a very short
+		 * idle timeout on a loaded machine): started once more.
+		 */
+		if (spawned++ == SPAWNS_MAX)
+			break;
+		if (client_spawn_server(c->path, cause, clen) == -1)
+			return -1;
 	}
-	if (client_spawn_server(c->path, cause, clen) == -1)
-		return -1;
-	if ((c->fd = sock_connect(c->path)) == -1) {
-		snprintf(cause, clen, "started a server but cannot connect "
-		    "to %s: %s", c->path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	snprintf(cause, clen, "%s server but cannot connect to %s: %s",
+	    spawned > 0 ? "started a" : "found a running", c->path,
+	    strerror(errno));
+	return -1;
 }
 
 /*

@@ -92,3 +92,230 @@ os.execv(sys.argv[1], [sys.argv[1], "-k", "K", "-c", "ulimit -Sn; ulimit -Hn"])'
 	ls -l "/proc/$pid/fd" | grep -q " $SFRUN_TMPDIR/.*(deleted)"
 	! ls -l "/proc/$pid/fd" | grep -q " $WORK/t1"
 }
+
+# --- at most one run per key, across a crash or a restart -------------------
+
+# runners: how many shells run the test's command (marked with a no-op).
+runners() {
+	pgrep -f -- "^/bin/sh -c : sfrun-marker-$BATS_TEST_NUMBER;" | wc -l
+}
+
+@test "kill -9 of the server mid-run: the next caller of the key waits for the orphaned command, then runs" {
+	local cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
+	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
+	local a=$LASTPID old
+	old=$(server_pid)
+	wait_for lines_are count 1
+	ls "$SFRUN_SOCKET.runs"
+	[ "$(ls "$SFRUN_SOCKET.runs" | wc -l)" = 1 ]
+	kill -KILL "$old"
+	reaped "$a" 125
+	# The command goes on, orphaned; a new server must not start a second.
+	spawn b "$SFRUN" -k K -c "$cmd"
+	local b=$LASTPID
+	wait_for test -n "$(server_pid)"
+	[ "$(server_pid)" != "$old" ]
+	# b waits for it (polled: nothing of it is visible but its absence).
+	sleep 1
+	lines_are count 1
+	[ "$(runners)" = 1 ]
+	kill -0 "$b"
+	# -n says the key is in flight.
+	run timeout 30 "$SFRUN" -n -k K -c 'echo WRONG'
+	[ "$status" -eq 75 ]
+	# Another key is not held up.
+	run timeout 30 "$SFRUN" -k other -- echo other
+	[ "$output" = other ]
+	touch go
+	reaped "$b" 0
+	# start, done (the orphan), then b's own run: start, done.
+	cat count
+	[ "$(cat count | tr '\n' ' ')" = "start done start done " ]
+	wait_for test -z "$(ls "$SFRUN_SOCKET.runs")"
+}
+
+@test "a record names the command's own process: a reused pid or a daemonized grandchild never holds the key" {
+	# A daemonized grandchild outlives its run, and even a crash of the
+	# server: the key is free when the command itself has exited.
+	spawn_waiter a K 1 "$SFRUN" -k K -c "setsid sleep 60 >/dev/null 2>&1 </dev/null & echo \$! >bg.kill; echo run >>count; $(gate go)"
+	local a=$LASTPID
+	wait_file bg.kill
+	kill -KILL "$(server_pid)"
+	reaped "$a" 125
+	touch go
+	run timeout 30 "$SFRUN" -k K -c 'echo run >>count; echo again'
+	[ "$status" -eq 0 ]
+	[ "$output" = again ]
+	kill -0 "$(cat bg.kill)"	# the grandchild still runs
+	lines_are count 2
+	# A record whose pid now belongs to another process (a reused pid:
+	# the start time differs) is not taken for the command: this shell's
+	# pid with another start time.
+	local pid
+	pid=$(server_pid)
+	kill -KILL "$pid"
+	wait_for gone "$pid"
+	python3 -c '
+import struct, sys
+key = b"R"
+boot = open("/proc/sys/kernel/random/boot_id").read().strip().encode()
+payload = struct.pack("=iIQQ", int(sys.argv[1]), len(key), 1, 9) + boot + key
+open(sys.argv[2] + "/%s.1" % sys.argv[1], "wb").write(struct.pack("=II", 14, len(payload)) + payload)
+open(sys.argv[2] + "/junk", "wb").write(b"not a record")' "$$" "$SFRUN_SOCKET.runs"
+	run timeout 10 "$SFRUN" -k R -- echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+	[ -z "$(ls "$SFRUN_SOCKET.runs")" ]
+}
+
+@test "the command gets no descriptor for its record" {
+	run timeout 30 "$SFRUN" -k fds -- sh -c 'ls /proc/$$/fd | sort -n | tr "\n" " "'
+	[ "$status" -eq 0 ]
+	[ "$output" = "0 1 2 " ]
+}
+
+# --- nobody refused by the server's lifecycle --------------------------------
+
+@test "calls that arrive as autostarted servers exit on idle are all served" {
+	# sfrund beside sfrun is autostarted with -i 15ms through a wrapper.
+	mkdir bin
+	cp "$SFRUN" bin/sfrun
+	printf '#!/bin/sh\nexec %s "$@" -i 15ms\n' "$SFRUND" >bin/sfrund
+	chmod +x bin/sfrund
+	python3 - "$WORK/bin/sfrun" <<'PY'
+import random, subprocess, sys, time
+bad = 0
+for i in range(300):
+    time.sleep(random.choice([0, 0.005, 0.01, 0.014, 0.015, 0.016, 0.02, 0.03]))
+    p = subprocess.run([sys.argv[1], "-k", "k%d" % (i % 7), "--", "echo", "ok"],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0 or p.stdout != b"ok\n":
+        bad += 1
+        print("call %d: rc=%d out=%r err=%r" % (i, p.returncode, p.stdout, p.stderr))
+print("%d of 300 failed" % bad)
+sys.exit(bad != 0)
+PY
+}
+
+@test "a deleted socket is made again within seconds, by the same server" {
+	spawn_waiter long long 1 "$SFRUN" -k long -c "$(gate go)"
+	local pid
+	pid=$(server_pid)
+	rm "$SFRUN_SOCKET"
+	local t0 t1
+	t0=$(now_ms)
+	run timeout 30 "$SFRUN" -k other -- echo hi
+	t1=$(now_ms)
+	echo "$output; took $((t1 - t0))ms"
+	[ "$status" -eq 0 ]
+	[ "$output" = hi ]
+	[ $((t1 - t0)) -lt 3000 ]
+	[ "$(server_pid)" = "$pid" ]
+	[ -S "$SFRUN_SOCKET" ]
+	[ "$(pgrep -f -- "sfrund -S $SFRUN_SOCKET\$" | wc -l)" = 1 ]
+	# The run in flight is still joinable there.
+	spawn_waiter j long 2 "$SFRUN" -k long -c 'echo WRONG'
+	touch go
+	reaped "$LASTPID" 0
+}
+
+@test "--stop-server hands over at once: new keys run on a new server, a key still running waits for it, never two at once" {
+	local cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
+	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
+	local a=$LASTPID old
+	old=$(server_pid)
+	run timeout 30 "$SFRUN" --stop-server
+	[ "$status" -eq 0 ]
+	[ ! -e "$SFRUN_SOCKET" ]
+	# A new key runs at once, on a new server.
+	run timeout 30 "$SFRUN" -k new -- echo new
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = new ]
+	local new
+	new=$(server_pid)
+	[ -n "$new" ]
+	[ "$new" != "$old" ]
+	kill -0 "$old"		# still draining its run
+	# K still runs on the old server: a caller waits for it, then runs.
+	spawn b "$SFRUN" -k K -c "$cmd"
+	local b=$LASTPID
+	sleep 1
+	lines_are count 1
+	kill -0 "$b"
+	[ "$(runners)" = 1 ]
+	touch go
+	reaped "$a" 0		# the old run finished for its caller
+	reaped "$b" 0
+	[ "$(cat count | tr '\n' ' ')" = "start done start done " ]
+	wait_for gone "$old"
+}
+
+@test "SIGTERM: the socket goes at once and the next caller starts a server" {
+	spawn_waiter a K 1 "$SFRUN" -k K -c "$(gate go); echo a"
+	local a=$LASTPID old
+	old=$(server_pid)
+	kill -TERM "$old"
+	wait_for test ! -e "$SFRUN_SOCKET"
+	run timeout 30 "$SFRUN" -k other -- echo other
+	[ "$status" -eq 0 ]
+	[ "$output" = other ]
+	[ "$(server_pid)" != "$old" ]
+	touch go
+	reaped "$a" 0
+	[ "$(cat a.out)" = a ]
+	wait_for gone "$old"
+}
+
+# --- bounded -----------------------------------------------------------------
+
+@test "under ulimit -n 64, 150 concurrent calls of distinct keys all run" {
+	local i
+	PIDS=()
+	(ulimit -n 64
+	for i in $(seq 150); do
+		"$SFRUN" -k "key$i" -c "sleep 0.05; echo $i" >"o.$i" 2>"e.$i" 3>&- &
+	done
+	fail=0
+	for p in $(jobs -p); do wait "$p" || fail=$((fail + 1)); done
+	echo "$fail failed"
+	exit "$fail")
+	for i in $(seq 150); do
+		[ "$(cat "o.$i")" = "$i" ] || { echo "call $i: $(cat "e.$i")"; false; }
+	done
+}
+
+@test "connections that hold large partial requests are capped; the server serves on" {
+	foreground_server srv.log -i 0
+	local pid=$LASTPID
+	python3 - "$SFRUN_SOCKET" "$pid" <<'PY' &
+import os, socket, struct, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+hello = struct.pack("=IIII", 1, 8, 0x75726673, 3)
+socks = []
+for i in range(100):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(5)
+    data = hello + struct.pack("=II", 2, 15 << 20) + b"x" * (2 << 20)
+    try:
+        s.sendall(data)
+    except OSError:
+        pass	# refused, or not read: either way held no more
+    socks.append(s)
+open("held", "w").close()
+time.sleep(8)
+PY
+	BGPIDS+=("$!")
+	wait_file held
+	sleep 1
+	local rss
+	rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+	echo "server peak RSS: ${rss} kB"
+	[ "$rss" -lt $((128 * 1024)) ]
+	run timeout 30 "$SFRUN" -k k -- echo served
+	[ "$output" = served ]
+	cat srv.log
+	[ "$(grep -c 'refusing requests' srv.log)" = 1 ]
+	kill -0 "$pid"
+}
