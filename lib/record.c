@@ -35,6 +35,7 @@
 #include "record.h"
 
 #define GHOST_POLL_MS	100
+#define RECORD_PATH_MAX	(PATH_MAX + 48)	/* the directory, "/PID.START" */
 #define RECORD_MAX	(PROTO_HEADER_SIZE + 24 + PROTO_BOOT_ID_LEN + \
 			    PROTO_KEY_MAX)
 
@@ -47,13 +48,13 @@ struct ghost {
 	uint64_t		 start;
 	int			 pidfd;		/* -1: polled */
 	struct loop_io		*io;
-	char			 name[64];	/* of its record file */
+	char			 name[RECORD_PATH_MAX];	/* its record file */
 };
 
 static LIST_HEAD(, ghost)	 ghosts = LIST_HEAD_INITIALIZER(ghosts);
 static char			 dir[PATH_MAX];
 static char			 boot[PROTO_BOOT_ID_LEN + 1];
-static int			 recdir = -1;
+static int			 ready;
 static struct loop_timer	*poll_timer;
 static void			(*gone_cb)(void);
 
@@ -108,7 +109,8 @@ record_read_boot(void)
 static void
 record_name(pid_t pid, uint64_t start, char *buf, size_t len)
 {
-	snprintf(buf, len, "%ld.%llu", (long)pid, (unsigned long long)start);
+	snprintf(buf, len, "%s/%ld.%llu", dir, (long)pid,
+	    (unsigned long long)start);
 }
 
 /* Is the recorded process still the one running under its pid? */
@@ -136,7 +138,7 @@ record_ghost_gone(struct ghost *g)
 {
 	log_info("pid %ld of an earlier server has exited",
 	    (long)g->pid);
-	unlinkat(recdir, g->name, 0);
+	unlink(g->name);
 	record_ghost_free(g);
 	gone_cb();
 }
@@ -174,7 +176,7 @@ record_poll_cb(void *arg)
  * record, or a file that is no record, is removed.
  */
 static void
-record_take(const char *name)
+record_take(const char *base)
 {
 	struct proto_record	 r;
 	struct ghost		*g;
@@ -184,8 +186,12 @@ record_take(const char *name)
 	uint32_t		 type, len;
 	ssize_t			 n;
 	int			 fd;
+	char			 name[RECORD_PATH_MAX];
 
-	if ((fd = openat(recdir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	if ((size_t)snprintf(name, sizeof(name), "%s/%s", dir, base) >=
+	    sizeof(name))
+		return;
+	if ((fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK)) == -1)
 		return;
 	n = read(fd, buf, sizeof(buf));
@@ -193,8 +199,8 @@ record_take(const char *name)
 	if (n <= 0 || proto_next(buf, (size_t)n, &type, &p, &len,
 	    &errstr) != (int)n || type != MSG_RECORD ||
 	    proto_decode_record(p, len, &r) == -1) {
-		log_warn("removed %s/%s: not a record", dir, name);
-		unlinkat(recdir, name, 0);
+		log_warn("removed %s: not a record", name);
+		unlink(name);
 		return;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
@@ -211,7 +217,7 @@ record_take(const char *name)
 			close(g->pidfd);
 		free(g->key);
 		free(g);
-		unlinkat(recdir, name, 0);
+		unlink(name);
 		return;
 	}
 	memcpy(g->key, r.key, r.keylen);
@@ -240,7 +246,6 @@ record_init(const char *path, void (*gone)(void), char *cause, size_t clen)
 {
 	struct dirent	*de;
 	DIR		*d;
-	int		 fd;
 
 	gone_cb = gone;
 	record_read_boot();
@@ -251,17 +256,11 @@ record_init(const char *path, void (*gone)(void), char *cause, size_t clen)
 		return -1;
 	}
 	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
-	    (recdir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW)) == -1) {
+	    (d = opendir(dir)) == NULL) {
 		snprintf(cause, clen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if ((fd = dup(recdir)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		snprintf(cause, clen, "%s: %s", dir, strerror(errno));
-		return -1;
-	}
+	ready = 1;
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
 			record_take(de->d_name);
@@ -278,7 +277,7 @@ record_add(const char *key, uint32_t keylen, pid_t pid, uint64_t id)
 {
 	struct proto_record	r;
 	struct pbuf		b = { 0 };
-	char			name[64];
+	char			name[RECORD_PATH_MAX];
 	ssize_t			n = -1;
 	int			fd;
 
@@ -288,11 +287,11 @@ record_add(const char *key, uint32_t keylen, pid_t pid, uint64_t id)
 	r.key = key;
 	r.keylen = keylen;
 	memcpy(r.boot, boot, sizeof(r.boot));
-	if (recdir == -1 || (r.start = record_start_of(pid)) == 0)
+	if (!ready || (r.start = record_start_of(pid)) == 0)
 		return 0;
 	record_name(pid, r.start, name, sizeof(name));
 	/* One left from another boot may have the same name. */
-	if ((fd = openat(recdir, name, O_WRONLY | O_CREAT | O_TRUNC |
+	if ((fd = open(name, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
 		if (proto_encode_record(&b, &r) == 0)
 			n = write(fd, b.data, b.len);
@@ -301,7 +300,7 @@ record_add(const char *key, uint32_t keylen, pid_t pid, uint64_t id)
 	if (n != (ssize_t)b.len || n <= 0) {
 		log_warn("run %llu: cannot record it in %s: %s",
 		    (unsigned long long)id, dir, strerror(errno));
-		unlinkat(recdir, name, 0);
+		unlink(name);
 		r.start = 0;
 	}
 	pbuf_free(&b);
@@ -312,12 +311,12 @@ record_add(const char *key, uint32_t keylen, pid_t pid, uint64_t id)
 void
 record_remove(pid_t pid, uint64_t start)
 {
-	char	name[64];
+	char	name[RECORD_PATH_MAX];
 
-	if (start == 0 || recdir == -1)
+	if (start == 0 || !ready)
 		return;
 	record_name(pid, start, name, sizeof(name));
-	unlinkat(recdir, name, 0);
+	unlink(name);
 }
 
 /* Does a command of an earlier server still run for key? */
@@ -340,7 +339,5 @@ record_cleanup(void)
 		record_ghost_free(LIST_FIRST(&ghosts));
 	loop_timer_free(poll_timer);
 	poll_timer = NULL;
-	if (recdir != -1)
-		close(recdir);
-	recdir = -1;
+	ready = 0;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/tree.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libutil.h>
@@ -47,13 +48,14 @@
 /*
  * Descriptors: what a run holds in the server (two pipes, the error pipe,
  * the pidfd, the spool, a bridge's socket), what a connection holds while
- * its request is read (itself, what came with it, the run it may start),
- * and what the server holds anyway plus what starting a run takes for a
- * moment (pipes' other ends, a record, /proc, the spare spool).
+ * its request is read (itself, its working directory, the run it may
+ * start), and on top of what the server holds when idle (counted at its
+ * start), what starting a run takes for a moment (the pipes' other ends, a
+ * record, /proc, a new spool).
  */
 #define RUN_FDS		6
-#define CONN_FDS	(1 + SOCK_MAXFDS + RUN_FDS)
-#define BASE_FDS	32
+#define CONN_FDS	(2 + RUN_FDS)
+#define BUSY_FDS	6
 
 struct conn;
 
@@ -132,6 +134,7 @@ static struct {
 	int			 retired;	/* no longer listening */
 	int			 paused;	/* accepting waits for fds */
 	uint64_t		 fd_limit;
+	uint64_t		 base_fds;	/* held when idle, and BUSY_FDS */
 	size_t			 inbuf;		/* request bytes held */
 	int			 said_conns;	/* logged once per excess */
 	int			 said_inbuf;
@@ -998,17 +1001,36 @@ server_fds_left(void)
 	struct flight	*f;
 	uint64_t	 used;
 
-	used = BASE_FDS + (uint64_t)srv.nconns * CONN_FDS +
+	if (srv.nconns == 0 && srv.nflights == 0)
+		return 1;	/* always one: at worst its run fails */
+	used = srv.base_fds + (uint64_t)srv.nconns * CONN_FDS +
 	    (uint64_t)srv.nflights * RUN_FDS;
 	if (used + CONN_FDS <= srv.fd_limit)
 		return 1;
-	used = BASE_FDS;
+	used = srv.base_fds;
 	TAILQ_FOREACH(c, &srv.conns, entry)
 		used += c->state == CONN_HELLO || c->state == CONN_REQUEST ||
 		    c->state == CONN_PARKED ? CONN_FDS : 1;
 	TAILQ_FOREACH(f, &srv.flights, all)
 		used += run_finished(f->run) ? 1 : RUN_FDS;
 	return used + CONN_FDS <= srv.fd_limit;
+}
+
+/* How many descriptors the server holds. */
+static uint64_t
+server_count_fds(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	uint64_t	 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 16;	/* a guess: what an idle server holds */
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;	/* not the one reading the directory */
 }
 
 /*
@@ -1496,6 +1518,7 @@ server_main(const struct server_opts *o)
 		close(ready);
 	}
 	spool_prepare();
+	srv.base_fds = server_count_fds() + BUSY_FDS;
 	server_check();
 	if (loop_run() == -1)
 		log_warn("event loop: %s", strerror(errno));

@@ -526,7 +526,7 @@ recovered() {
 	done
 	# The server ran out: a client was refused, or accept had to pause.
 	ran_out() {
-		grep -q 'accept: Too many open files; pausing' srv.log ||
+		grep -qE 'accept: Too many open files; pausing|out of descriptors' srv.log ||
 		    grep -qs 'Too many open files' c*.err
 	}
 	wait_for ran_out
@@ -547,7 +547,7 @@ recovered() {
 		spawn "c$i" "$SFRUN" -k one -c "echo run >>count; $(gate go); echo done"
 		PIDS+=("$LASTPID")
 	done
-	wait_for grep -q 'accept: Too many open files; pausing' srv.log
+	wait_for grep -qE 'accept: Too many open files; pausing|out of descriptors' srv.log
 	touch go
 	cat srv.log
 	reap_clients 30
