@@ -200,7 +200,7 @@ client_server_holding(const char *path)
 static int
 client_autostart(struct client *c, char *cause, size_t clen)
 {
-	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
+	struct timespec	 pause = { 0, 20000000L };	/* 20 ms */
 	pid_t		 pid;
 	int		 i, spawned = 0;
 

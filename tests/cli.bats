@@ -187,7 +187,8 @@ repeat_a() {
 	unset SFRUN_SOCKET
 	export SFRUN_TMPDIR="$WORK/st"
 	run timeout 30 "$SFRUN" -k x -- touch marker
-	export SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"	# for teardown
+	SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"	# for teardown
+	export SFRUN_SOCKET
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ -e marker ]
@@ -204,7 +205,8 @@ repeat_a() {
 	export SFRUN_TMPDIR="$WORK/st"
 	sfrun_125 -k x -- touch marker
 	[ ! -e "st/sfrun-$(id -u)/default.sock" ]
-	export SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"
+	SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"
+	export SFRUN_SOCKET
 }
 
 @test "SFRUN_NO_AUTOSTART=1 with no server exits 125" {

@@ -88,9 +88,13 @@ os.execv(sys.argv[1], [sys.argv[1], "-k", "K", "-c", "ulimit -Sn; ulimit -Hn"])'
 	grep -E '^Max open files' "/proc/$pid/limits" |
 	    awk -v h="$hard" '{ exit !($4 == h && $5 == h) }'
 	# Spools (the spare one is open already) are in SFRUN_TMPDIR only.
-	ls -l "/proc/$pid/fd"
-	ls -l "/proc/$pid/fd" | grep -q " $SFRUN_TMPDIR/.*(deleted)"
-	! ls -l "/proc/$pid/fd" | grep -q " $WORK/t1"
+	local links="" f
+	for f in /proc/"$pid"/fd/*; do
+		links+="$(readlink "$f")|"
+	done
+	echo "$links"
+	[[ "$links" == *"|$SFRUN_TMPDIR/"*"(deleted)|"* ]]
+	[[ "$links" != *"$WORK/t1"* ]]
 }
 
 # --- at most one run per key, across a crash or a restart -------------------
@@ -101,7 +105,8 @@ runners() {
 }
 
 @test "kill -9 of the server mid-run: the next caller of the key waits for the orphaned command, then runs" {
-	local cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
+	local cmd
+	cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
 	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
 	local a=$LASTPID old
 	old=$(server_pid)
@@ -220,7 +225,8 @@ PY
 }
 
 @test "--stop-server hands over at once: new keys run on a new server, a key still running waits for it, never two at once" {
-	local cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
+	local cmd
+	cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
 	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
 	local a=$LASTPID old
 	old=$(server_pid)
