@@ -104,12 +104,19 @@ runners() {
 	pgrep -f -- "^/bin/sh -c : sfrun-marker-$BATS_TEST_NUMBER;" | wc -l
 }
 
-@test "kill -9 of the server mid-run: the next caller of the key waits for the orphaned command, then runs" {
-	local cmd
+# lead_marked KEY: a caller of KEY leads a run of the test's marked command
+# (a line "start" in count, the gate, a line "done"), in $cmd; the caller's
+# pid in $a, the server's in $old.
+lead_marked() {
 	cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
-	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
-	local a=$LASTPID old
+	spawn_waiter a "$1" 1 "$SFRUN" -k "$1" -c "$cmd"
+	a=$LASTPID
 	old=$(server_pid)
+}
+
+@test "kill -9 of the server mid-run: the next caller of the key waits for the orphaned command, then runs" {
+	local cmd a old
+	lead_marked K
 	wait_for lines_are count 1
 	ls "$SFRUN_SOCKET.runs"
 	[ "$(ls "$SFRUN_SOCKET.runs" | wc -l)" = 1 ]
@@ -225,11 +232,8 @@ PY
 }
 
 @test "--stop-server hands over at once: new keys run on a new server, a key still running waits for it, never two at once" {
-	local cmd
-	cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
-	spawn_waiter a K 1 "$SFRUN" -k K -c "$cmd"
-	local a=$LASTPID old
-	old=$(server_pid)
+	local cmd a old
+	lead_marked K
 	run timeout 30 "$SFRUN" --stop-server
 	[ "$status" -eq 0 ]
 	[ ! -e "$SFRUN_SOCKET" ]
