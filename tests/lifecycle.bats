@@ -104,6 +104,13 @@ runners() {
 	pgrep -f -- "^/bin/sh -c : sfrun-marker-$BATS_TEST_NUMBER;" | wc -l
 }
 
+# new_server OLD: a server other than OLD runs on the socket.
+new_server() {
+	local pid
+	pid=$(server_pid)
+	[ -n "$pid" ] && [ "$pid" != "$1" ]
+}
+
 # lead_marked KEY: a caller of KEY leads a run of the test's marked command
 # (a line "start" in count, the gate, a line "done"), in $cmd; the caller's
 # pid in $a, the server's in $old.
@@ -125,8 +132,7 @@ lead_marked() {
 	# The command goes on, orphaned; a new server must not start a second.
 	spawn b "$SFRUN" -k K -c "$cmd"
 	local b=$LASTPID
-	wait_for test -n "$(server_pid)"
-	[ "$(server_pid)" != "$old" ]
+	wait_for new_server "$old"
 	# b waits for it (polled: nothing of it is visible but its absence).
 	sleep 1
 	lines_are count 1
