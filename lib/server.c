@@ -899,7 +899,8 @@ conn_read(struct conn *c)
 	 * counts against INBUF_MAX for all of them: past it, the request
 	 * is refused (the client says why), and the server serves on.
 	 */
-	if (c->in.cap >= READ_CHUNK && c->in.cap - c->in.len < READ_CHUNK &&
+	if ((c->state == CONN_HELLO || c->state == CONN_REQUEST) &&
+	    c->in.cap >= READ_CHUNK && c->in.cap - c->in.len < READ_CHUNK &&
 	    srv.inbuf + c->in.cap > INBUF_MAX) {
 		if (!srv.said_inbuf)
 			log_warn("refusing requests: %u MiB of requests held "
