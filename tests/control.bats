@@ -571,7 +571,7 @@ stops_and_hands_over() {
 
 @test "SIGTERM to the server: it stops listening at once, runs in flight finish, then it exits" {
 	spawn_waiter a hold 1 "$SFRUN" -k hold -c "echo one; $(gate go); echo two"
-	local pid
+	local a=$LASTPID pid
 	pid=$(server_pid)
 	kill -TERM "$pid"
 	stops_and_hands_over "$pid"
@@ -579,7 +579,7 @@ stops_and_hands_over() {
 
 @test "--stop-server: it stops listening at once, runs in flight finish, then it exits" {
 	spawn_waiter a hold 1 "$SFRUN" -k hold -c "echo one; $(gate go); echo two"
-	local pid
+	local a=$LASTPID pid
 	pid=$(server_pid)
 	run timeout 30 "$SFRUN" --stop-server
 	[ "$status" -eq 0 ]
