@@ -514,7 +514,7 @@ make_in() {
 644 ./usr/share/zsh/site-functions/_sfrun" ]
 	local u="$stage/usr/lib/systemd/user"
 	grep -qx 'ExecStart=/usr/bin/sfrund -f' "$u/sfrund.service"
-	grep -qx 'ListenStream=%t/sfrun/default.sock' "$u/sfrund.socket"
+	grep -qx 'ListenStream=/tmp/sfrun-%U/default.sock' "$u/sfrund.socket"
 	grep -qx 'SocketMode=0600' "$u/sfrund.socket"
 	grep -qx 'DirectoryMode=0700' "$u/sfrund.socket"
 	[ -z "$(grep '@[A-Z]*@' "$u/sfrund.service" "$u/sfrund.socket")" ]
