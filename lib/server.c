@@ -42,6 +42,7 @@
 #define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
 #define TRIM_MS		1000	/* idle this long: give memory back */
+#define FIRST_IDLE_MS	2000	/* idle before the first client: at least */
 #define CONNS_MAX	4096	/* connections at once; more are refused */
 #define INBUF_MAX	(64U << 20)	/* request bytes held beyond READ_CHUNK
 					   per connection, all together */
@@ -132,6 +133,7 @@ static struct {
 	dev_t			 sock_dev;	/* the socket file we made */
 	ino_t			 sock_ino;
 	int			 retired;	/* no longer listening */
+	int			 served;	/* has accepted a connection */
 	int			 paused;	/* accepting waits for fds */
 	uint64_t		 fd_limit;
 	uint64_t		 base_fds;	/* held when idle, and BUSY_FDS */
@@ -214,8 +216,14 @@ server_check(void)
 			srv.idle = 1;
 			loop_timer_set(srv.trim, TRIM_MS);
 		}
+		/*
+		 * Not before the client that started us has connected, even
+		 * with a very short idle timeout on a loaded machine.
+		 */
 		if (srv.idle_ms > 0 && !loop_timer_armed(srv.idle_timer))
-			loop_timer_set(srv.idle_timer, srv.idle_ms);
+			loop_timer_set(srv.idle_timer, srv.served ||
+			    srv.idle_ms >= FIRST_IDLE_MS ? srv.idle_ms :
+			    FIRST_IDLE_MS);
 	} else {
 		srv.idle = 0;
 		loop_timer_stop(srv.idle_timer);
@@ -1120,6 +1128,7 @@ accept_cb(int lfd, uint32_t events, void *arg)
 		c->sendfd = -1;
 		c->events = EPOLLIN | EPOLLRDHUP;
 		c->state = CONN_HELLO;
+		srv.served = 1;
 		loop_timer_set(c->stall, STALL_MS);
 		TAILQ_INSERT_TAIL(&srv.conns, c, entry);
 		srv.nconns++;
