@@ -15,7 +15,7 @@ max=${SOAK_MAX:-40}
 dir=$(mktemp -d)
 chmod 700 "$dir"
 mkdir "$dir/out" "$dir/tmp"
-export SFRUN_SOCKET="$dir/soak.sock" TMPDIR="$dir/tmp"
+export SFRUN_SOCKET="$dir/soak.sock" TMPDIR="$dir/tmp" SFRUN_TMPDIR="$dir/tmp"
 spid=
 cleanup() {
 	jobs -p | xargs -r kill -KILL 2>/dev/null

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -54,6 +55,14 @@ struct sink {
 	int		 fd;
 	enum sink_kind	 kind;
 };
+
+/* How long a server that holds the pidfile has to answer again. */
+#define AUTOSTART_WAIT_MS	3000
+/* Servers started in one autostart that were gone before we connected. */
+#define SPAWNS_MAX		5
+/* Connections closed before the server's hello: started over so often. */
+#define RESTARTS_MAX		50
+
 
 /*
  * --timeout. Until the request is on its way, the alarm says so and exits
@@ -273,6 +282,73 @@ client_peer(struct client *c, char *cause, size_t clen)
 }
 
 /*
+ * The pid of a server that holds the pidfile beside the socket (it runs),
+ * else 0.
+ */
+static pid_t
+client_server_holding(const char *path)
+{
+	char		 pidpath[PATH_MAX], buf[32];
+	const char	*errstr;
+	ssize_t		 n;
+	pid_t		 pid = 0;
+	int		 fd;
+
+	if (sock_sibling(path, ".pid", pidpath, sizeof(pidpath)) == -1 ||
+	    (fd = open(pidpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+		flock(fd, LOCK_UN);	/* nobody holds it */
+	else if ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		pid = (pid_t)strtonum(buf, 1, INT_MAX, &errstr);
+	}
+	close(fd);
+	return pid;
+}
+
+/*
+ * Start a server, or get the running one to answer again. A server that
+ * holds the pidfile but has no socket file (a tmp cleaner removed it) is
+ * asked with SIGUSR1 to make it again; one that is stopping lets the
+ * pidfile go in a moment. Either way the socket answers within
+ * AUTOSTART_WAIT_MS, or a new server can be started.
+ */
+static int
+client_autostart(struct client *c, char *cause, size_t clen)
+{
+	struct timespec	 pause = { 0, 20000000L };	/* 20 ms */
+	pid_t		 pid;
+	int		 i, spawned = 0;
+
+	for (i = 0; i < AUTOSTART_WAIT_MS / 20; i++) {
+		if ((c->fd = sock_connect(c->path)) != -1)
+			return 0;
+		if (errno != ENOENT && errno != ECONNREFUSED)
+			break;
+		if ((pid = client_server_holding(c->path)) != 0) {
+			if (i % 25 == 0)
+				kill(pid, SIGUSR1);
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		/*
+		 * Started, but gone again before we connected (a very short
+		 * idle timeout on a loaded machine): started once more.
+		 */
+		if (spawned++ == SPAWNS_MAX)
+			break;
+		if (client_spawn_server(c->path, cause, clen) == -1)
+			return -1;
+	}
+	snprintf(cause, clen, "%s server but cannot connect to %s: %s",
+	    spawned > 0 ? "started a" : "found a running", c->path,
+	    strerror(errno));
+	return -1;
+}
+
+/*
  * Connect to the server, starting one if none answers. Under a lock beside
  * the socket, so that clients starting at once start exactly one server:
  * whoever gets the lock connects again first, and starts one only if that
@@ -319,11 +395,7 @@ client_connect(struct client *c, const char *sock, int autostart,
 	}
 	while (flock(lock, LOCK_EX) == -1 && errno == EINTR)
 		;
-	if ((c->fd = sock_connect(c->path)) == -1 &&
-	    client_spawn_server(c->path, cause, clen) == 0 &&
-	    (c->fd = sock_connect(c->path)) == -1)
-		snprintf(cause, clen, "started a server but cannot connect "
-		    "to %s: %s", c->path, strerror(errno));
+	(void)client_autostart(c, cause, clen);
 	saved = errno;
 	close(lock);
 	errno = saved;
@@ -389,7 +461,12 @@ client_next(struct client *c, uint32_t *type, const uint8_t **payload,
 	}
 }
 
-/* Expect the server's hello first; a version mismatch names both. */
+/*
+ * Expect the server's hello first; a version mismatch names both. Returns
+ * 1, silently, if the connection was closed before it: the server did
+ * nothing with the request (it was exiting on idle, handing over, or died)
+ * and the caller may start over.
+ */
 static int
 client_hello(struct client *c)
 {
@@ -399,8 +476,9 @@ client_hello(struct client *c)
 	int		 used, r;
 
 	if ((r = client_next(c, &type, &p, &len, &used)) != 1) {
-		client_say("the server on %s %s", c->path, r == 0 ?
-		    "closed the connection" : strerror(errno));
+		if (r == 0 || errno == ECONNRESET)
+			return 1;
+		client_say("the server on %s: %s", c->path, strerror(errno));
 		return -1;
 	}
 	if (type != MSG_HELLO || proto_decode_hello(p, len, &version,
@@ -820,16 +898,64 @@ client_jobserver(int cwdfd, int fds[3])
 	return 3;
 }
 
+/*
+ * Send the request and follow the answer. A connection closed before the
+ * server's hello was not acted on: it is started over, reaching (or
+ * starting) the server that took over.
+ */
+static int
+client_run_once(const struct client_opts *o, const char *k,
+    const struct pbuf *req, int cwdfd)
+{
+	struct client	 c;
+	struct pbuf	 out;
+	char		 cause[PATH_MAX + 128];
+	int		 r, tries, fds[3];
+
+	for (tries = 0;; tries++) {
+		if (client_connect(&c, o->socket, 1, cause,
+		    sizeof(cause)) == -1) {
+			client_say("%s", cause);
+			client_close(&c);
+			return 125;
+		}
+		waiter.c = &c;
+		waiter.key = k;
+		connected = 1;
+		out = *req;	/* sent from a copy of its read position */
+		r = client_send(&c, &out, fds, client_jobserver(cwdfd, fds));
+		if (r == -1 && errno != EPIPE && errno != ECONNRESET) {
+			client_say("cannot send to %s: %s", c.path,
+			    strerror(errno));
+			client_close(&c);
+			return 125;
+		}
+		/* Even after a failed send, the server may have said why. */
+		if ((r = client_hello(&c)) != 1)
+			break;
+		connected = 0;
+		waiter.c = NULL;
+		client_close(&c);
+		if (tries == RESTARTS_MAX) {
+			client_say("the server on %s closed the connection",
+			    c.path);
+			return 125;
+		}
+	}
+	r = r == -1 ? 125 : client_follow(&c, o, k);
+	client_close(&c);
+	return r;
+}
+
 /* sfrun [options] COMMAND: run it, or join the run of its key. */
 int
 client_run(const struct client_opts *o)
 {
-	struct client	 c;
 	struct pbuf	 out = { 0 };
-	char		 cause[PATH_MAX + 128], cwd[PATH_MAX];
+	char		 cwd[PATH_MAX];
 	char		 key[KEY_DERIVED_LEN + 1], password[256] = "";
 	const char	*k = o->key;
-	int		 cwdfd, r, fds[3];
+	int		 cwdfd, r;
 
 	client_arm_timeout(o);
 	if (o->backend != NULL && client_password(password,
@@ -841,38 +967,19 @@ client_run(const struct client_opts *o)
 		key_derive(cwd, o->argc, o->argv, key, sizeof(key));
 		k = key;
 	}
-	if (client_connect(&c, o->socket, 1, cause, sizeof(cause)) == -1) {
-		client_say("%s", cause);
-		client_close(&c);
-		return 125;
-	}
-	waiter.c = &c;
-	waiter.key = k;
-	connected = 1;
 	if (proto_encode_hello(&out) == -1 ||
 	    client_request(o, k, password, &out, &cwdfd) == -1) {
 		client_say("cannot build the request: %s",
 		    strerror(errno));
-		client_close(&c);
+		explicit_bzero(password, sizeof(password));
+		pbuf_free(&out);
 		return 125;
 	}
-	r = client_send(&c, &out, fds, client_jobserver(cwdfd, fds));
-	close(cwdfd);
 	explicit_bzero(password, sizeof(password));
+	r = client_run_once(o, k, &out, cwdfd);
+	close(cwdfd);
 	explicit_bzero(out.data, out.cap);
 	pbuf_free(&out);
-	if (r == -1 && errno != EPIPE && errno != ECONNRESET) {
-		client_say("cannot send to %s: %s", c.path,
-		    strerror(errno));
-		client_close(&c);
-		return 125;
-	}
-	/* Even after a failed send, the server may have said why. */
-	if (client_hello(&c) == -1)
-		r = 125;
-	else
-		r = client_follow(&c, o, k);
-	client_close(&c);
 	return r;
 }
 
@@ -903,7 +1010,10 @@ client_control(struct client *c, const struct client_opts *o, uint32_t type,
 		    strerror(errno));
 		return -1;
 	}
-	return client_hello(c) == -1 ? -1 : 0;
+	if ((r = client_hello(c)) == 1)
+		client_say("the server on %s closed the connection",
+		    c->path);
+	return r == 0 ? 0 : -1;
 }
 
 /* Read a MSG_OK answer; -1 (said) if anything else came. */

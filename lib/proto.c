@@ -105,6 +105,8 @@ proto_limit(uint32_t type)
 		return 32;
 	case MSG_OK:
 		return 4;
+	case MSG_RECORD:
+		return 24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX;
 	}
 	return 0;
 }
@@ -473,6 +475,42 @@ proto_decode_joined(const uint8_t *p, uint32_t len, struct proto_joined *m)
 	m->tty = get_u32(&r);
 	return r.bad || r.left != 0 || m->led > JOIN_REPLAY || m->tty > 1 ?
 	    -1 : 0;
+}
+
+int
+proto_encode_record(struct pbuf *b, const struct proto_record *m)
+{
+	size_t	at = frame_begin(b, MSG_RECORD);
+	int	f = 0;
+
+	f |= put_u32(b, (uint32_t)m->pid);
+	f |= put_u32(b, m->keylen);
+	f |= put_u64(b, m->start);
+	f |= put_u64(b, m->run_id);
+	f |= pbuf_add(b, m->boot, PROTO_BOOT_ID_LEN);
+	f |= pbuf_add(b, m->key, m->keylen);
+	return frame_end(b, at, f);
+}
+
+/* A record: a real pid, a key of 1 to PROTO_KEY_MAX bytes, nothing after. */
+int
+proto_decode_record(const uint8_t *p, uint32_t len, struct proto_record *m)
+{
+	struct reader	 r = { p, len, 0 };
+	const char	*boot;
+
+	m->pid = (int32_t)get_u32(&r);
+	m->keylen = get_u32(&r);
+	m->start = get_u64(&r);
+	m->run_id = get_u64(&r);
+	boot = get_bytes(&r, PROTO_BOOT_ID_LEN);
+	if (r.bad || m->keylen == 0 || m->keylen > PROTO_KEY_MAX ||
+	    m->pid <= 0)
+		return -1;
+	memcpy(m->boot, boot, PROTO_BOOT_ID_LEN);
+	m->boot[PROTO_BOOT_ID_LEN] = '\0';
+	m->key = get_bytes(&r, m->keylen);
+	return r.bad || r.left != 0 ? -1 : 0;
 }
 
 int

@@ -11,7 +11,14 @@
  *
  * A client opens with MSG_HELLO and may send its request in the same write;
  * the server answers MSG_HELLO first, always, so that either side can name
- * both versions when they differ. MSG_HELLO's layout never changes.
+ * both versions when they differ. MSG_HELLO's layout never changes. The
+ * server sends its hello when it takes up the request (or refuses the
+ * client): a connection it closes before its hello was not acted on, and
+ * the client starts over (a server exiting on idle or handing over).
+ *
+ * MSG_RECORD is not sent on the socket: it is the content of a run's record
+ * file beside the socket, which tells a later server which commands of an
+ * earlier one still run (the process, identified by its start time).
  *
  * A run request (MSG_RUN) carries the invoker's working directory as a file
  * descriptor (SCM_RIGHTS). The answer is MSG_JOINED. The first MSG_DATA
@@ -62,6 +69,7 @@ enum msg_type {
 				   leave: LEAVE_*) */
 	MSG_LEAVE,		/* c→s: empty; a waiter gives up (--timeout)
 				   and is told what became of the run */
+	MSG_RECORD,		/* a run's record file: struct proto_record */
 	MSG_TYPE_MAX
 };
 
@@ -173,6 +181,17 @@ enum backend_role {
 	ROLE_LOCAL		/* Redis was unreachable: --fallback local */
 };
 
+/* A run's record: its process as a later server can verify it. */
+#define PROTO_BOOT_ID_LEN	36	/* /proc/sys/kernel/random/boot_id */
+struct proto_record {
+	int32_t		 pid;
+	uint32_t	 keylen;
+	uint64_t	 start;		/* field 22 of /proc/PID/stat */
+	uint64_t	 run_id;
+	char		 boot[PROTO_BOOT_ID_LEN + 1];
+	const char	*key;		/* points into the payload */
+};
+
 struct proto_counters {
 	uint64_t	 runs_started;
 	uint64_t	 invocations_joined;
@@ -220,6 +239,8 @@ int	 proto_decode_status_run(const uint8_t *, uint32_t,
 int	 proto_encode_counters(struct pbuf *, const struct proto_counters *);
 int	 proto_decode_counters(const uint8_t *, uint32_t,
 	    struct proto_counters *);
+int	 proto_encode_record(struct pbuf *, const struct proto_record *);
+int	 proto_decode_record(const uint8_t *, uint32_t, struct proto_record *);
 int	 proto_encode_u32(struct pbuf *, uint32_t, uint32_t);
 int	 proto_decode_u32(const uint8_t *, uint32_t, uint32_t *);
 int	 proto_encode_text(struct pbuf *, uint32_t, const char *, size_t);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pty.h"
+#include "record.h"
 #include "run.h"
 #include "spool.h"
 
@@ -40,6 +41,7 @@
 
 struct run {
 	pid_t			 pid;
+	uint64_t		 record;	/* record_add's handle, 0: none */
 	int			 pidfd;
 	struct loop_io		*pid_io;
 	int			 reaped;
@@ -221,9 +223,19 @@ run_drain(struct run *r, int stream)
 			n = r->tty ? run_fill_tty(r) : spool_fill(r->spool,
 			    stream, r->pipe[stream]);
 			if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				/*
+				 * Output is lost from here on: the run is
+				 * ended now, so that its waiters hear of it
+				 * at once, not when the command is done.
+				 */
 				r->spool_errno = errno;
-				log_warn("run %d: cannot write output: %s",
-				    (int)r->pid, strerror(errno));
+				log_warn("run %d: cannot write output in %s: "
+				    "%s; ending it", (int)r->pid,
+				    spool_get_dir(), strerror(errno));
+				if (!r->cancelled) {
+					r->cancelled = 1;
+					run_terminate(r);
+				}
 				continue;
 			}
 		} else
@@ -379,6 +391,7 @@ run_try_reap(struct run *r)
 		r->on_chld = 0;
 	}
 	r->reaped = 1;
+	record_remove(r->pid, r->record);
 	loop_io_del(r->pid_io);
 	r->pid_io = NULL;
 	if (r->pidfd != -1)
@@ -419,8 +432,8 @@ run_try_reap(struct run *r)
 	if (r->spool_errno != 0) {
 		r->result.how = DONE_FAILED;
 		snprintf(r->result.text, sizeof(r->result.text),
-		    "the server could not keep the output: %s",
-		    strerror(r->spool_errno));
+		    "the server could not keep the output in %s: %s",
+		    spool_get_dir(), strerror(r->spool_errno));
 	}
 	r->cbs.output(r->arg);
 	run_check_finished(r);
@@ -721,6 +734,8 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 	    errp[1], exp[1], sidefd, pass, npass, sidefd != -1 ? bargv : argv,
 	    env)) == -1)
 		goto fail;
+	/* For a later server, should this one die before the command. */
+	r->record = record_add(req->key, req->keylen, r->pid, id);
 	close(outp[1]);
 	if (errp[1] != -1)
 		close(errp[1]);
@@ -751,6 +766,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 		kill(r->pid, SIGKILL);
 		waitpid(r->pid, NULL, 0);
 		r->reaped = 1;
+		record_remove(r->pid, r->record);
 		run_free(r);
 		return NULL;
 	}

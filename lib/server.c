@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/tree.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libutil.h>
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proto.h"
+#include "record.h"
 #include "run.h"
 #include "server.h"
 #include "sock.h"
@@ -41,6 +43,21 @@
 #define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
 #define TRIM_MS		1000	/* idle this long: give memory back */
+#define FIRST_IDLE_MS	2000	/* idle before the first client: at least */
+#define CONNS_MAX	4096	/* connections at once; more are refused */
+#define INBUF_MAX	(64U << 20)	/* request bytes held beyond READ_CHUNK
+					   per connection, all together */
+/*
+ * Descriptors: what a run holds in the server (two pipes, the error pipe,
+ * the pidfd, the spool, a bridge's socket), what a connection holds while
+ * its request is read (itself, its working directory, the run it may
+ * start), and on top of what the server holds when idle (counted at its
+ * start), what starting a run takes for a moment (the pipes' other ends, a
+ * record, /proc, a new spool).
+ */
+#define RUN_FDS		6
+#define CONN_FDS	(2 + RUN_FDS)
+#define BUSY_FDS	6
 
 struct conn;
 
@@ -81,6 +98,7 @@ enum conn_state {
 	CONN_HELLO,		/* expecting MSG_HELLO */
 	CONN_REQUEST,		/* expecting a request */
 	CONN_QUEUED,		/* --fresh: waits for its flight to end */
+	CONN_PARKED,		/* its key waits for an earlier server's run */
 	CONN_WAITING,		/* a waiter of a flight */
 	CONN_CLOSING		/* closed once its output is written */
 };
@@ -90,6 +108,7 @@ struct conn {
 	struct loop_io		*io;
 	uint32_t		 events;
 	enum conn_state		 state;
+	int			 greeted;	/* our hello is queued */
 	struct pbuf		 in;
 	struct pbuf		 out;
 	uint64_t		 written;	/* bytes of out ever written */
@@ -124,6 +143,16 @@ static struct {
 	int			 inherited;	/* socket activation */
 	struct loop_io		*lio;
 	struct loop_timer	*accept_retry;
+	dev_t			 sock_dev;	/* the socket file we made */
+	ino_t			 sock_ino;
+	int			 retired;	/* no longer listening */
+	int			 served;	/* has accepted a connection */
+	int			 paused;	/* accepting waits for fds */
+	uint64_t		 fd_limit;
+	uint64_t		 base_fds;	/* held when idle, and BUSY_FDS */
+	size_t			 inbuf;		/* request bytes held */
+	int			 said_conns;	/* logged once per excess */
+	int			 said_inbuf;
 	int			 sigfd;
 	struct loop_io		*sigio;
 	uint64_t		 idle_ms;
@@ -139,6 +168,7 @@ static struct {
 	unsigned		 nflights;
 	TAILQ_HEAD(, conn)	 conns;
 	unsigned		 nconns;
+	TAILQ_HEAD(, conn)	 parked;	/* CONN_PARKED */
 } srv;
 
 static int	conn_flush(struct conn *);
@@ -149,6 +179,9 @@ static void	conn_fail(struct conn *, const char *);
 static int	conn_jobserver(const struct conn *, const struct proto_run *,
 		    int [RUN_PASS_MAX][2]);
 static void	flight_fresh_next(struct flight *);
+static void	conn_process(struct conn *);
+static void	conn_free_in(struct conn *);
+static void	server_retire(const char *);
 
 static int
 flight_cmp(struct flight *a, struct flight *b)
@@ -166,6 +199,8 @@ static void	flight_detach(struct flight *);
 static void	flight_maybe_free(struct flight *);
 static void	flight_side_close(struct flight *);
 static void	flight_side_cb(int, uint32_t, void *);
+static int	server_fds_left(void);
+static void	server_pause(int);
 
 /*
  * Exit once stopping and nothing runs (lingering results are dropped then);
@@ -193,13 +228,21 @@ server_check(void)
 		loop_exit();
 		return;
 	}
+	if (srv.paused && server_fds_left())
+		server_pause(0);
 	if (srv.nflights == 0 && srv.nconns == 0) {
 		if (!srv.idle) {	/* just went idle */
 			srv.idle = 1;
 			loop_timer_set(srv.trim, TRIM_MS);
 		}
+		/*
+		 * Not before the client that started us has connected, even
+		 * with a very short idle timeout on a loaded machine.
+		 */
 		if (srv.idle_ms > 0 && !loop_timer_armed(srv.idle_timer))
-			loop_timer_set(srv.idle_timer, srv.idle_ms);
+			loop_timer_set(srv.idle_timer, srv.served ||
+			    srv.idle_ms >= FIRST_IDLE_MS ? srv.idle_ms :
+			    FIRST_IDLE_MS);
 	} else {
 		srv.idle = 0;
 		loop_timer_stop(srv.idle_timer);
@@ -558,10 +601,23 @@ conn_want_out(struct conn *c, int on)
 		c->events = ev;
 }
 
+/*
+ * Queue our hello, once: it goes with the answer to the request, so that a
+ * client whose connection is closed before it knows nothing was done.
+ */
+static void
+conn_greet(struct conn *c)
+{
+	if (!c->greeted)
+		proto_encode_hello(&c->out);
+	c->greeted = 1;
+}
+
 /* Queue an error line for the client and close after it is written. */
 static void
 conn_fail(struct conn *c, const char *msg)
 {
+	conn_greet(c);
 	proto_encode_text(&c->out, MSG_ERROR, msg, strlen(msg));
 	c->state = CONN_CLOSING;
 }
@@ -724,6 +780,8 @@ conn_close(struct conn *c, const char *why)
 {
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
+	if (c->state == CONN_PARKED)
+		TAILQ_REMOVE(&srv.parked, c, wentry);
 	conn_unwait(c);
 	if (c->sendfd_own)
 		close(c->sendfd);
@@ -734,12 +792,22 @@ conn_close(struct conn *c, const char *why)
 	loop_io_del(c->io);
 	close(c->fd);
 	loop_timer_free(c->stall);
-	pbuf_free(&c->in);
+	conn_free_in(c);
 	pbuf_free(&c->out);
 	TAILQ_REMOVE(&srv.conns, c, entry);
 	srv.nconns--;
 	free(c);
 	server_check();
+}
+
+/* The request is done with: its buffer goes. */
+static void
+conn_free_in(struct conn *c)
+{
+	srv.inbuf -= c->in.cap;
+	if (srv.inbuf + READ_CHUNK <= INBUF_MAX / 2)
+		srv.said_inbuf = 0;
+	pbuf_free(&c->in);
 }
 
 static void
@@ -806,6 +874,31 @@ conn_queue(struct conn *c, struct flight *f, const uint8_t *payload,
 	loop_timer_stop(c->stall);
 }
 
+/* Its request is done with: the copy goes, and what came with it. */
+static void
+conn_drop_request(struct conn *c)
+{
+	explicit_bzero(c->req, c->reqlen);
+	free(c->req);
+	c->req = NULL;
+	conn_drop_fds(c);
+	conn_flush(c);
+}
+
+/* Take c out of its flight's --fresh queue, into state. */
+static void
+conn_unqueue(struct conn *c, enum conn_state state)
+{
+	struct flight	*f = c->flight;
+
+	TAILQ_REMOVE(&f->fresh, c, wentry);
+	f->nfresh--;
+	c->flight = NULL;
+	c->state = state;
+	if (state == CONN_CLOSING)
+		conn_drop_request(c);
+}
+
 /*
  * The run that --fresh callers waited for has ended. They share one run
  * that starts after they arrived: the key's run in flight if one started
@@ -833,10 +926,15 @@ flight_fresh_next(struct flight *f)
 			flight_maybe_free(g);
 		g = NULL;
 	}
-	if (g == NULL && srv.stopping)
-		strlcpy(cause, "the server is shutting down; no new runs",
-		    sizeof(cause));
-	else if (g == NULL) {
+	if (g == NULL && srv.retired) {
+		/*
+		 * It no longer listens: closed before its hello, each starts
+		 * over with the server that took over (which waits for this
+		 * run's record to go first).
+		 */
+		while ((c = TAILQ_FIRST(&f->fresh)) != NULL)
+			conn_unqueue(c, CONN_CLOSING);
+	} else if (g == NULL) {
 		lead = TAILQ_FIRST(&f->fresh);
 		if (proto_decode_run(lead->req, lead->reqlen, &req, &errstr) ==
 		    -1)
@@ -848,22 +946,17 @@ flight_fresh_next(struct flight *f)
 		}
 	}
 	while ((c = TAILQ_FIRST(&f->fresh)) != NULL) {
-		TAILQ_REMOVE(&f->fresh, c, wentry);
-		f->nfresh--;
-		c->flight = NULL;
-		c->state = CONN_REQUEST;
+		conn_unqueue(c, CONN_REQUEST);
 		if (g == NULL)
 			conn_fail(c, cause);
 		else if (proto_decode_run(c->req, c->reqlen, &req, &errstr) ==
 		    -1)
 			conn_fail(c, errstr);
-		else
+		else {
+			conn_greet(c);
 			conn_join(c, g, &req, c == lead);
-		explicit_bzero(c->req, c->reqlen);
-		free(c->req);
-		c->req = NULL;
-		conn_drop_fds(c);
-		conn_flush(c);
+		}
+		conn_drop_request(c);
 	}
 	f->busy = 0;
 }
@@ -987,11 +1080,25 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		flight_maybe_free(f);
 		f = NULL;
 	}
-	if (f != NULL && (req.flags & RUN_NOJOIN) && !run_finished(f->run)) {
+	if (f == NULL && srv.retired) {
+		/*
+		 * No longer listening: a new run here could start beside one
+		 * of the server that took over. Closed before our hello, the
+		 * client starts over with that server.
+		 */
+		c->state = CONN_CLOSING;
+		return;
+	}
+	if ((req.flags & RUN_NOJOIN) && ((f != NULL &&
+	    !run_finished(f->run)) || (f == NULL &&
+	    record_ghost(req.key, req.keylen)))) {
+		conn_greet(c);
 		memset(&j, 0, sizeof(j));
-		j.run_id = f->id;
-		j.age_ms = loop_now() - run_started(f->run);
-		j.waiters = f->nwaiters;
+		if (f != NULL) {	/* -v names the run it found */
+			j.run_id = f->id;
+			j.age_ms = loop_now() - run_started(f->run);
+			j.waiters = f->nwaiters;
+		}
 		proto_encode_busy(&c->out, &j);
 		c->state = CONN_CLOSING;
 		return;
@@ -1007,10 +1114,14 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		flight_maybe_free(f);
 		f = NULL;
 	}
-	if (f == NULL && srv.stopping) {	/* joining is still allowed */
-		conn_fail(c, "the server is shutting down; no new runs");
+	if (f == NULL && record_ghost(req.key, req.keylen)) {
+		/* An earlier server's run of the key still runs: wait. */
+		c->state = CONN_PARKED;
+		TAILQ_INSERT_TAIL(&srv.parked, c, wentry);
+		loop_timer_stop(c->stall);
 		return;
 	}
+	conn_greet(c);
 	if (f == NULL) {
 		if ((f = flight_start(&req, cwdfd, pass, npass, cause,
 		    sizeof(cause))) == NULL) {
@@ -1079,7 +1190,6 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 			c->state = CONN_CLOSING;	/* not a client of ours */
 			return;
 		}
-		proto_encode_hello(&c->out);
 		if (version != PROTOCOL_VERSION) {
 			snprintf(msg, sizeof(msg), "protocol mismatch: "
 			    "sfrund speaks version %u, sfrun version %u",
@@ -1093,6 +1203,8 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 		conn_fail(c, "unexpected message");
 		return;
 	}
+	if (type != MSG_RUN)
+		conn_greet(c);	/* a run request says when */
 	switch (type) {
 	case MSG_RUN:
 		conn_run(c, p, len);
@@ -1114,10 +1226,10 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 		c->state = CONN_CLOSING;
 		break;
 	case MSG_STOP:
-		srv.stopping = 1;
-		log_info("stopping: asked by a client");
 		proto_encode_u32(&c->out, MSG_OK, 1);
 		c->state = CONN_CLOSING;
+		if (!srv.stopping)
+			server_retire("asked by a client");
 		break;
 	default:
 		conn_fail(c, "unexpected message");
@@ -1165,16 +1277,32 @@ conn_leave(struct conn *c)
 static void
 conn_read(struct conn *c)
 {
-	const uint8_t	*payload;
-	const char	*errstr = NULL;
-	uint32_t	 type, plen;
 	ssize_t		 n;
-	int		 used;
+	size_t		 cap = c->in.cap;
 
+	/*
+	 * Beyond its first READ_CHUNK, what a connection's request holds
+	 * counts against INBUF_MAX for all of them: past it, the request
+	 * is refused (the client says why), and the server serves on.
+	 */
+	if ((c->state == CONN_HELLO || c->state == CONN_REQUEST) &&
+	    c->in.cap >= READ_CHUNK && c->in.cap - c->in.len < READ_CHUNK &&
+	    srv.inbuf + c->in.cap > INBUF_MAX) {
+		if (!srv.said_inbuf)
+			log_warn("refusing requests: %u MiB of requests held "
+			    "already", INBUF_MAX >> 20);
+		srv.said_inbuf = 1;
+		c->state = CONN_REQUEST;	/* refused with its hello */
+		conn_fail(c, "the server holds too many requests at once; "
+		    "refused");
+		conn_flush(c);
+		return;
+	}
 	if (pbuf_reserve(&c->in, READ_CHUNK) == -1) {
 		conn_close(c, "out of memory");
 		return;
 	}
+	srv.inbuf += c->in.cap - cap;
 	n = sock_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len,
 	    c->rfds, &c->nrfds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -1184,10 +1312,25 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == CONN_CLOSING) {
+	if (c->state == CONN_CLOSING || c->state == CONN_PARKED) {
 		conn_close(c, "dropped: sent data while waiting");
 		return;
 	}
+	conn_process(c);
+}
+
+/*
+ * Handle every whole frame a client has sent. A request whose key waits
+ * for an earlier server's run is kept, unread, until that run ends.
+ */
+static void
+conn_process(struct conn *c)
+{
+	const uint8_t	*payload;
+	const char	*errstr = NULL;
+	uint32_t	 type, plen;
+	int		 used;
+
 	while (c->state == CONN_HELLO || c->state == CONN_REQUEST) {
 		used = proto_next(c->in.data + c->in.off, pbuf_used(&c->in),
 		    &type, &payload, &plen, &errstr);
@@ -1198,15 +1341,22 @@ conn_read(struct conn *c)
 			return;
 		}
 		conn_dispatch(c, type, payload, plen);
+		if (c->state == CONN_PARKED)
+			return;		/* the request is read again later */
 		/* A run request may carry a Redis password: keep no copy. */
 		explicit_bzero(c->in.data + c->in.off, (size_t)used);
 		pbuf_consume(&c->in, (size_t)used);
 	}
-	if (c->state == CONN_WAITING || c->state == CONN_CLOSING)
-		conn_drop_fds(c);	/* the request is done */
-	if ((c->state == CONN_WAITING || c->state == CONN_QUEUED) &&
-	    pbuf_used(&c->in) > 0 && conn_leave(c) == -1)
-		return;
+	if (c->state == CONN_WAITING || c->state == CONN_CLOSING ||
+	    c->state == CONN_QUEUED) {
+		if (c->state != CONN_QUEUED)
+			conn_drop_fds(c);	/* the request is done */
+		if (c->state != CONN_CLOSING && pbuf_used(&c->in) > 0 &&
+		    conn_leave(c) == -1)
+			return;
+		if (pbuf_used(&c->in) == 0)
+			conn_free_in(c);
+	}
 	conn_flush(c);
 }
 
@@ -1226,9 +1376,90 @@ static void
 accept_retry_cb(void *arg)
 {
 	(void)arg;
-	loop_io_mod(srv.lio, EPOLLIN);
+	if (srv.lio != NULL)
+		loop_io_mod(srv.lio, EPOLLIN);
 }
 
+/*
+ * Are there descriptors enough for one more connection, and the run it may
+ * start? A cheap bound first (the common case, far under the limit), then
+ * a count of what is held.
+ */
+static int
+server_fds_left(void)
+{
+	struct conn	*c;
+	struct flight	*f;
+	uint64_t	 used;
+
+	if (srv.nconns == 0 && srv.nflights == 0)
+		return 1;	/* always one: at worst its run fails */
+	used = srv.base_fds + (uint64_t)srv.nconns * CONN_FDS +
+	    (uint64_t)srv.nflights * RUN_FDS;
+	if (used + CONN_FDS <= srv.fd_limit)
+		return 1;
+	used = srv.base_fds;
+	TAILQ_FOREACH(c, &srv.conns, entry)
+		used += c->state == CONN_HELLO || c->state == CONN_REQUEST ||
+		    c->state == CONN_PARKED ? CONN_FDS : 1;
+	TAILQ_FOREACH(f, &srv.flights, all)
+		used += run_finished(f->run) ? 1 : RUN_FDS;
+	return used + CONN_FDS <= srv.fd_limit;
+}
+
+/* How many descriptors the server holds. */
+static uint64_t
+server_count_fds(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	uint64_t	 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 16;	/* a guess: what an idle server holds */
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;	/* not the one reading the directory */
+}
+
+/*
+ * Short of descriptors: stop accepting until some are free (server_check
+ * looks again whenever a connection or a run goes). Callers wait in the
+ * socket's backlog meanwhile; none is refused for it, no run fails for it.
+ */
+static void
+server_pause(int on)
+{
+	if (srv.lio == NULL || srv.paused == on)
+		return;
+	srv.paused = on;
+	loop_io_mod(srv.lio, on ? 0 : EPOLLIN);
+	if (on)
+		log_info("out of descriptors (limit %llu): accepting again "
+		    "once some are free", (unsigned long long)srv.fd_limit);
+}
+
+/* Refuse a connection over CONNS_MAX: an error it can read, then close. */
+static void
+server_refuse(int fd)
+{
+	struct pbuf	b = { 0 };
+	const char	msg[] = "the server has too many connections; refused";
+
+	if (!srv.said_conns)
+		log_warn("refusing connections: %u at once already",
+		    CONNS_MAX);
+	srv.said_conns = 1;
+	if (proto_encode_hello(&b) == 0 && proto_encode_text(&b, MSG_ERROR,
+	    msg, sizeof(msg) - 1) == 0)
+		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	pbuf_free(&b);
+	close(fd);
+}
+
+/* Accept what the listening socket holds, as far as descriptors allow. */
 static void
 accept_cb(int lfd, uint32_t events, void *arg)
 {
@@ -1237,7 +1468,11 @@ accept_cb(int lfd, uint32_t events, void *arg)
 
 	(void)events;
 	(void)arg;
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < 64 || srv.retired; i++) {
+		if (!server_fds_left()) {
+			server_pause(1);
+			return;
+		}
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
@@ -1254,6 +1489,12 @@ accept_cb(int lfd, uint32_t events, void *arg)
 			close(fd);
 			continue;
 		}
+		if (srv.nconns >= CONNS_MAX) {
+			server_refuse(fd);
+			continue;
+		}
+		if (srv.nconns < CONNS_MAX / 2)
+			srv.said_conns = 0;
 		if ((c = calloc(1, sizeof(*c))) == NULL ||
 		    (c->stall = loop_timer_new(conn_stall_cb, c)) == NULL ||
 		    (c->io = loop_io_add(fd, EPOLLIN | EPOLLRDHUP, conn_cb,
@@ -1269,12 +1510,125 @@ accept_cb(int lfd, uint32_t events, void *arg)
 		c->sendfd = -1;
 		c->events = EPOLLIN | EPOLLRDHUP;
 		c->state = CONN_HELLO;
+		srv.served = 1;
 		loop_timer_set(c->stall, STALL_MS);
 		TAILQ_INSERT_TAIL(&srv.conns, c, entry);
 		srv.nconns++;
 		server_check();
 		/* A client sends its request at once: it is often here. */
 		conn_read(c);
+	}
+}
+
+/* Is the socket file still the one this server made? */
+static int
+server_sock_ours(void)
+{
+	struct stat	st;
+
+	return lstat(srv.path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == srv.sock_dev && st.st_ino == srv.sock_ino;
+}
+
+static void
+server_note_sock(void)
+{
+	struct stat	st;
+
+	if (lstat(srv.path, &st) == 0) {
+		srv.sock_dev = st.st_dev;
+		srv.sock_ino = st.st_ino;
+	}
+}
+
+/*
+ * Stop listening, at once (on idle, SIGTERM, --stop-server): the socket
+ * file and the pidfile go, so that the next caller starts a new server
+ * right away, and the connections already queued are taken: a caller of a
+ * run in flight here joins it, any other is closed before our hello and
+ * starts over with the new server, which waits for the runs still going
+ * here (their records). Under systemd the socket is systemd's: it is only
+ * no longer watched, and callers wait in it for the next start.
+ */
+static void
+server_retire(const char *why)
+{
+	struct conn	*c;
+
+	if (srv.stopping)
+		return;
+	srv.stopping = 1;
+	log_info("stopping (%s): %u run(s) in flight", why, srv.nflights);
+	if (srv.lio == NULL)
+		return;
+	if (srv.inherited) {
+		loop_io_del(srv.lio);
+		srv.lio = NULL;
+		return;
+	}
+	if (server_sock_ours())
+		unlink(srv.path);
+	srv.retired = 1;
+	srv.paused = 0;
+	accept_cb(srv.lfd, EPOLLIN, NULL);
+	loop_io_del(srv.lio);
+	srv.lio = NULL;
+	close(srv.lfd);
+	srv.lfd = -1;
+	pidfile_remove(srv.pfh);
+	srv.pfh = NULL;
+	while ((c = TAILQ_FIRST(&srv.parked)) != NULL) {
+		TAILQ_REMOVE(&srv.parked, c, wentry);
+		c->state = CONN_CLOSING;	/* no hello: it starts over */
+		conn_flush(c);
+	}
+}
+
+/*
+ * SIGUSR1: the socket file is gone or replaced (a tmp cleaner, rm): make a
+ * new one, so that callers reach this server again rather than fail to
+ * start a second one. Whoever connected to the old one is served first.
+ */
+static void
+server_relisten(void)
+{
+	struct loop_io	*lio;
+	int		 lfd;
+
+	if (srv.stopping || srv.inherited || server_sock_ours())
+		return;
+	if ((lfd = sock_listen(srv.path)) == -1) {
+		log_warn("cannot make the socket %s again: %s", srv.path,
+		    strerror(errno));
+		return;
+	}
+	if ((lio = loop_io_add(lfd, srv.paused ? 0 : EPOLLIN, accept_cb,
+	    NULL)) == NULL) {
+		close(lfd);
+		return;
+	}
+	server_note_sock();
+	log_info("made the socket %s again", srv.path);
+	accept_cb(srv.lfd, EPOLLIN, NULL);
+	loop_io_del(srv.lio);
+	close(srv.lfd);
+	srv.lfd = lfd;
+	srv.lio = lio;
+}
+
+/* An earlier server's run has ended: the requests that waited go on. */
+static void
+server_ghost_gone(void)
+{
+	TAILQ_HEAD(, conn)	 again = TAILQ_HEAD_INITIALIZER(again);
+	struct conn		*c;
+
+	TAILQ_CONCAT(&again, &srv.parked, wentry);
+	while ((c = TAILQ_FIRST(&again)) != NULL) {
+		TAILQ_REMOVE(&again, c, wentry);
+		c->state = CONN_REQUEST;
+		loop_timer_set(c->stall, STALL_MS);
+		conn_process(c);
 	}
 }
 
@@ -1288,10 +1642,11 @@ signal_cb(int fd, uint32_t events, void *arg)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			continue;
-		if (!srv.stopping)
-			log_info("stopping on signal %u: %u run(s) in flight",
-			    si.ssi_signo, srv.nflights);
-		srv.stopping = 1;
+		if (si.ssi_signo == SIGUSR1)
+			server_relisten();
+		else
+			server_retire(si.ssi_signo == SIGTERM ? "SIGTERM" :
+			    "SIGINT");
 	}
 	server_check();
 }
@@ -1316,12 +1671,13 @@ trim_cb(void *arg)
 		malloc_trim(0);
 }
 
+/* Idle for long enough: stop listening first, then exit (server_check). */
 static void
 idle_cb(void *arg)
 {
 	(void)arg;
-	log_info("idle: exiting");
-	loop_exit();
+	server_retire("idle");
+	server_check();
 }
 
 /*
@@ -1344,7 +1700,8 @@ server_raise_limits(void)
 }
 
 /*
- * Signals come in through a signalfd. SIGPIPE is ignored (a waiter gone is
+ * Signals come in through a signalfd, from a clean start: the mask and the
+ * dispositions whoever started the server left are undone. SIGPIPE is ignored (a waiter gone is
  * an error on its socket) and so is SIGXFSZ (a spool over the file size
  * limit is a failed write, not the server's death). A signal ignored by
  * whoever started the server (nohup, a shell's trap) would stay ignored in
@@ -1356,6 +1713,10 @@ server_signals(void)
 	sigset_t	set;
 	int		sig;
 
+	/* Nothing blocked either: whoever started it may have left a mask. */
+	sigemptyset(&set);
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
+		return -1;
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
@@ -1365,6 +1726,7 @@ server_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		return -1;
 	srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1446,12 +1808,16 @@ server_cleanup(void)
 {
 	struct conn	*c;
 
-	if (!srv.inherited)
+	if (!srv.inherited && !srv.retired && server_sock_ours())
 		unlink(srv.path);
-	pidfile_remove(srv.pfh);
+	if (srv.pfh != NULL)
+		pidfile_remove(srv.pfh);
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_close(c, NULL);
 	loop_io_del(srv.lio);
+	if (srv.lfd != -1)
+		close(srv.lfd);
+	record_cleanup();
 	loop_io_del(srv.sigio);
 	loop_timer_free(srv.idle_timer);
 	loop_timer_free(srv.spare);
@@ -1466,22 +1832,27 @@ server_cleanup(void)
 int
 server_main(const struct server_opts *o)
 {
-	char	cause[PATH_MAX + 128];
+	struct rlimit	rl;
+	char	cause[PATH_MAX + 128], dir[PATH_MAX];
 	pid_t	other = -1;
 	int	ready = -1, nul;
 
 	TAILQ_INIT(&srv.flights);
 	TAILQ_INIT(&srv.conns);
+	TAILQ_INIT(&srv.parked);
 	RB_INIT(&srv.table);
+	srv.lfd = -1;
 	srv.idle_ms = o->idle_ms;
 	log_open(o->foreground);
 
 	if (sock_path(o->socket, srv.path, sizeof(srv.path), cause,
 	    sizeof(cause)) == -1 || sock_prepare_dir(srv.path, cause,
+	    sizeof(cause)) == -1 || sock_tmpdir(dir, sizeof(dir), cause,
 	    sizeof(cause)) == -1) {
 		fprintf(stderr, "sfrund: %s\n", cause);
 		return 125;
 	}
+	spool_set_dir(dir);
 	if (sock_sibling(srv.path, ".pid", srv.pidpath,
 	    sizeof(srv.pidpath)) == -1 ||
 	    (srv.pfh = pidfile_open(srv.pidpath, 0600, &other)) == NULL) {
@@ -1502,14 +1873,19 @@ server_main(const struct server_opts *o)
 		pidfile_remove(srv.pfh);
 		return 125;
 	}
+	server_note_sock();
 	if (!o->foreground && server_daemonize(&ready) == -1) {
 		fprintf(stderr, "sfrund: fork: %s\n", strerror(errno));
 		return 125;
 	}
 	pidfile_write(srv.pfh);
 	server_raise_limits();
+	srv.fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	cause[0] = '\0';
 	if (run_init() == -1 || chdir("/") == -1 || loop_init() == -1 ||
 	    server_signals() == -1 ||
+	    record_init(srv.path, server_ghost_gone, cause, sizeof(cause)) ==
+	    -1 ||
 	    (srv.idle_timer = loop_timer_new(idle_cb, NULL)) == NULL ||
 	    (srv.spare = loop_timer_new(spare_cb, NULL)) == NULL ||
 	    (srv.trim = loop_timer_new(trim_cb, NULL)) == NULL ||
@@ -1517,12 +1893,14 @@ server_main(const struct server_opts *o)
 	    NULL ||
 	    (srv.lio = loop_io_add(srv.lfd, EPOLLIN, accept_cb, NULL)) ==
 	    NULL) {
-		fprintf(stderr, "sfrund: %s\n", strerror(errno));
+		fprintf(stderr, "sfrund: %s\n", cause[0] != '\0' ? cause :
+		    strerror(errno));
 		server_cleanup();
 		return 125;
 	}
-	log_info("listening on %s%s (protocol %d)", srv.path,
-	    srv.inherited ? " (socket from systemd)" : "", PROTOCOL_VERSION);
+	log_info("listening on %s%s (protocol %d), spools in %s", srv.path,
+	    srv.inherited ? " (socket from systemd)" : "", PROTOCOL_VERSION,
+	    dir);
 	if (ready != -1) {
 		if ((nul = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
 			dup2(nul, 2);
@@ -1532,6 +1910,7 @@ server_main(const struct server_opts *o)
 		close(ready);
 	}
 	spool_prepare();
+	srv.base_fds = server_count_fds() + BUSY_FDS;
 	server_check();
 	if (loop_run() == -1)
 		log_warn("event loop: %s", strerror(errno));

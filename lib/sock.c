@@ -15,14 +15,38 @@
 #include "sock.h"
 
 /*
+ * The directory for sfrun's own files: $SFRUN_TMPDIR, else /tmp. Whatever
+ * else the environment holds (XDG_RUNTIME_DIR, TMPDIR differ between a
+ * login shell, cron, su and a CI job), so that all of one user's callers
+ * agree on it. A relative one is refused: the server works from "/".
+ */
+int
+sock_tmpdir(char *buf, size_t len, char *cause, size_t clen)
+{
+	const char	*dir = getenv("SFRUN_TMPDIR");
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (*dir != '/') {
+		snprintf(cause, clen, "SFRUN_TMPDIR must be an absolute "
+		    "path: %.200s", dir);
+		return -1;
+	}
+	if (strlcpy(buf, dir, len) >= len) {
+		snprintf(cause, clen, "SFRUN_TMPDIR is too long");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The server socket: the option, else $SFRUN_SOCKET, else
- * $XDG_RUNTIME_DIR/sfrun/default.sock, else ${TMPDIR:-/tmp}/sfrun-UID/.
+ * ${SFRUN_TMPDIR:-/tmp}/sfrun-UID/default.sock (as tmux does).
  */
 int
 sock_path(const char *opt, char *buf, size_t len, char *cause, size_t clen)
 {
-	const char	*dir;
-	char		 cwd[PATH_MAX];
+	char		 dir[PATH_MAX];
 	int		 n;
 
 	if (opt == NULL || *opt == '\0')
@@ -31,17 +55,14 @@ sock_path(const char *opt, char *buf, size_t len, char *cause, size_t clen)
 		n = snprintf(buf, len, "%s", opt);
 	else if (opt != NULL && *opt != '\0') {
 		/* Relative: made absolute, as the server works from "/". */
-		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		if (getcwd(dir, sizeof(dir)) == NULL) {
 			snprintf(cause, clen, "getcwd: %s", strerror(errno));
 			return -1;
 		}
-		n = snprintf(buf, len, "%s/%s", cwd, opt);
-	}
-	else if ((dir = getenv("XDG_RUNTIME_DIR")) != NULL && *dir == '/')
-		n = snprintf(buf, len, "%s/sfrun/default.sock", dir);
-	else {
-		if ((dir = getenv("TMPDIR")) == NULL || *dir != '/')
-			dir = "/tmp";
+		n = snprintf(buf, len, "%s/%s", dir, opt);
+	} else {
+		if (sock_tmpdir(dir, sizeof(dir), cause, clen) == -1)
+			return -1;
 		n = snprintf(buf, len, "%s/sfrun-%ld/default.sock", dir,
 		    (long)getuid());
 	}

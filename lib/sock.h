@@ -7,6 +7,7 @@
 
 #define SOCK_MAXFDS	4	/* descriptors accepted with one message */
 
+int	 sock_tmpdir(char *, size_t, char *, size_t);
 int	 sock_path(const char *, char *, size_t, char *, size_t);
 int	 sock_prepare_dir(const char *, char *, size_t);
 int	 sock_sibling(const char *, const char *, char *, size_t);

@@ -35,16 +35,34 @@ struct spool {
 	size_t		 capsegs;
 };
 
-/* An unlinked, private file in $TMPDIR (else /tmp). */
+/*
+ * Where spools are made: set once by the server at its start, never from
+ * the environment of whichever caller started it.
+ */
+static char	spool_dir[PATH_MAX] = "/tmp";
+
+/* Set the directory spools are made in. */
+void
+spool_set_dir(const char *dir)
+{
+	strlcpy(spool_dir, dir, sizeof(spool_dir));
+}
+
+/* The directory spools are made in (for messages). */
+const char *
+spool_get_dir(void)
+{
+	return spool_dir;
+}
+
+/* An unlinked, private file in the spool directory. */
 static int
 spool_tmpfile(void)
 {
-	const char	*dir = getenv("TMPDIR");
+	const char	*dir = spool_dir;
 	char		 path[PATH_MAX];
 	int		 fd;
 
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
 	    errno != EINVAL))

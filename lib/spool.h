@@ -11,6 +11,8 @@
 
 struct spool;
 
+void		 spool_set_dir(const char *);
+const char	*spool_get_dir(void);
 struct spool	*spool_open(void);
 void		 spool_prepare(void);
 void		 spool_drop_spare(void);

@@ -182,42 +182,31 @@ repeat_a() {
 	export SFRUN_SOCKET="$WORK/other/o.sock"	# so teardown stops it
 }
 
-@test "the default socket lives in XDG_RUNTIME_DIR/sfrun, created 0700" {
-	mkdir -m 700 xdg
+@test "the default socket lives in SFRUN_TMPDIR/sfrun-UID, created 0700" {
+	mkdir -m 700 st
 	unset SFRUN_SOCKET
-	export XDG_RUNTIME_DIR="$WORK/xdg"
+	export SFRUN_TMPDIR="$WORK/st"
 	run timeout 30 "$SFRUN" -k x -- touch marker
-	export SFRUN_SOCKET="$WORK/xdg/sfrun/default.sock"	# for teardown
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[ -e marker ]
-	[ -d xdg/sfrun ]
-	[ ! -L xdg/sfrun ]
-	[ "$(stat -c %a xdg/sfrun)" = 700 ]
-	[ -S xdg/sfrun/default.sock ]
-}
-
-@test "without XDG_RUNTIME_DIR the socket lives in TMPDIR/sfrun-UID" {
-	mkdir -m 700 tmp
-	unset SFRUN_SOCKET XDG_RUNTIME_DIR
-	export TMPDIR="$WORK/tmp"
-	run timeout 30 "$SFRUN" -k x -- touch marker
-	SFRUN_SOCKET="$WORK/tmp/sfrun-$(id -u)/default.sock"
+	SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"	# for teardown
 	export SFRUN_SOCKET
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(stat -c %a "tmp/sfrun-$(id -u)")" = 700 ]
+	[ -e marker ]
+	[ -d "st/sfrun-$(id -u)" ]
+	[ ! -L "st/sfrun-$(id -u)" ]
+	[ "$(stat -c %a "st/sfrun-$(id -u)")" = 700 ]
 	[ -S "$SFRUN_SOCKET" ]
 }
 
 @test "an existing default directory open to others is refused" {
-	mkdir -m 700 xdg
-	mkdir -m 777 xdg/sfrun
+	mkdir -m 700 st
+	mkdir -m 777 "st/sfrun-$(id -u)"
 	unset SFRUN_SOCKET
-	export XDG_RUNTIME_DIR="$WORK/xdg"
+	export SFRUN_TMPDIR="$WORK/st"
 	sfrun_125 -k x -- touch marker
-	[ ! -e xdg/sfrun/default.sock ]
-	export SFRUN_SOCKET="$WORK/xdg/sfrun/default.sock"
+	[ ! -e "st/sfrun-$(id -u)/default.sock" ]
+	SFRUN_SOCKET="$WORK/st/sfrun-$(id -u)/default.sock"
+	export SFRUN_SOCKET
 }
 
 @test "SFRUN_NO_AUTOSTART=1 with no server exits 125" {

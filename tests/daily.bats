@@ -408,12 +408,12 @@ check_completion() {
 	# -S given on the line is the server asked.
 	# (the default socket, in an empty private directory, has no server)
 	local sock=$SFRUN_SOCKET
-	mkdir -p "$BATS_TEST_TMPDIR/xdg"
-	chmod 700 "$BATS_TEST_TMPDIR/xdg"
-	output=$(unset SFRUN_SOCKET; XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/xdg" \
+	mkdir -p "$BATS_TEST_TMPDIR/st"
+	chmod 700 "$BATS_TEST_TMPDIR/st"
+	output=$(unset SFRUN_SOCKET; SFRUN_TMPDIR="$BATS_TEST_TMPDIR/st" \
 	    comp "$mode" sfrun -S "$sock" --forget al)
 	[ "$output" = alpha ]
-	output=$(unset SFRUN_SOCKET; XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/xdg" \
+	output=$(unset SFRUN_SOCKET; SFRUN_TMPDIR="$BATS_TEST_TMPDIR/st" \
 	    comp "$mode" sfrun --forget al)
 	[ -z "$output" ]
 	# Files after -S.
@@ -513,7 +513,7 @@ make_in() {
 644 ./usr/share/zsh/site-functions/_sfrun" ]
 	local u="$stage/usr/lib/systemd/user"
 	grep -qx 'ExecStart=/usr/bin/sfrund -f' "$u/sfrund.service"
-	grep -qx 'ListenStream=%t/sfrun/default.sock' "$u/sfrund.socket"
+	grep -qx 'ListenStream=/tmp/sfrun-%U/default.sock' "$u/sfrund.socket"
 	grep -qx 'SocketMode=0600' "$u/sfrund.socket"
 	grep -qx 'DirectoryMode=0700' "$u/sfrund.socket"
 	[ -z "$(grep '@[A-Z]*@' "$u/sfrund.service" "$u/sfrund.socket")" ]

@@ -438,20 +438,21 @@ hardening-probe') >env.out 2>env.err || rc=$?
 
 # --- fault injection -------------------------------------------------------------
 
-@test "spool on a full filesystem: every waiter gets what fit, then 125; the server lives on" {
+@test "spool on a full filesystem: every waiter gets what fit, then 125 at once, naming it; the server lives on" {
 	need_root "mount a tmpfs"
 	need_tool mount
 	mkdir small
 	mount -t tmpfs -o size=128k,mode=700 hardening-spool "$WORK/small" ||
 	    skip "cannot mount a tmpfs here"
 	MOUNTS+=("$WORK/small")
-	(TMPDIR="$WORK/small" exec "$SFRUND" -f -S "$SFRUN_SOCKET" -i 0) >srv.log 2>&1 3>&- &
+	(SFRUN_TMPDIR="$WORK/small" exec "$SFRUND" -f -S "$SFRUN_SOCKET" -i 0) >srv.log 2>&1 3>&- &
 	local pid=$!
 	BGPIDS+=("$pid")
 	wait_for test -S "$SFRUN_SOCKET"
 	export SFRUN_NO_AUTOSTART=1
-	# 1 MB of output into 128 KB, with a leader and a joiner.
-	spawn_waiter lead big 1 "$SFRUN" -k big -c "echo start; $(gate go); head -c 1048576 /dev/zero | tr '\\0' x; echo end"
+	# 1 MB of output into 128 KB, with a leader and a joiner; the command
+	# would go on for long after (it is ended when the spool fails).
+	spawn_waiter lead big 1 "$SFRUN" -k big -c "echo start; $(gate go); head -c 1048576 /dev/zero | tr '\\0' x; echo end; sleep 120"
 	local lead=$LASTPID
 	spawn_waiter join big 2 "$SFRUN" -k big -c 'echo WRONG'
 	local join=$LASTPID
@@ -462,7 +463,7 @@ hardening-probe') >env.out 2>env.err || rc=$?
 		echo "$p: exit $RC, $(wc -c <$p.out) bytes, stderr: $(cat $p.err)"
 		[ "$RC" = 125 ]
 		[ "$(count_lines $p.err)" = 1 ]
-		grep -qE '^sfrun: run [0-9]+ failed: the server could not keep the output: No space left on device$' $p.err
+		grep -qE "^sfrun: run [0-9]+ failed: the server could not keep the output in $WORK/small: No space left on device\$" $p.err
 		[ "$(head -n 1 $p.out)" = start ]
 		[ "$(wc -c <$p.out)" -le 131072 ]
 		[ "$(wc -c <$p.out)" -gt 6 ]	# more than "start\n" fit
@@ -525,7 +526,7 @@ recovered() {
 	done
 	# The server ran out: a client was refused, or accept had to pause.
 	ran_out() {
-		grep -q 'accept: Too many open files; pausing' srv.log ||
+		grep -qE 'accept: Too many open files; pausing|out of descriptors' srv.log ||
 		    grep -qs 'Too many open files' c*.err
 	}
 	wait_for ran_out
@@ -546,7 +547,7 @@ recovered() {
 		spawn "c$i" "$SFRUN" -k one -c "echo run >>count; $(gate go); echo done"
 		PIDS+=("$LASTPID")
 	done
-	wait_for grep -q 'accept: Too many open files; pausing' srv.log
+	wait_for grep -qE 'accept: Too many open files; pausing|out of descriptors' srv.log
 	touch go
 	cat srv.log
 	reap_clients 30

@@ -1,5 +1,6 @@
 # Shared set-up for the bats suites: every test gets its own socket
-# directory (so its own server), and its server is stopped in teardown.
+# directory (so its own server) and its own SFRUN_TMPDIR, and its server
+# is stopped in teardown.
 # The helpers below are the ones two or more suites use; a suite keeps its
 # own helpers in the suite.
 
@@ -26,6 +27,8 @@ setup() {
 	chmod 700 "$SOCKDIR"
 	export SFRUN_SOCKET="$SOCKDIR/s.sock"
 	export TMPDIR="$BATS_TEST_TMPDIR"
+	# sfrun's own directory (default socket, spools): the test's too.
+	export SFRUN_TMPDIR="$BATS_TEST_TMPDIR"
 	unset SFRUN_NO_AUTOSTART
 	WORK="$BATS_TEST_TMPDIR/work"
 	mkdir -p "$WORK"

@@ -11,7 +11,7 @@ build=${SFRUN_BUILD:-$top/build}
 dir=$(mktemp -d)
 chmod 700 "$dir"
 mkdir "$dir/vg" "$dir/tmp"
-export SFRUN_SOCKET="$dir/vg.sock" TMPDIR="$dir/tmp"
+export SFRUN_SOCKET="$dir/vg.sock" TMPDIR="$dir/tmp" SFRUN_TMPDIR="$dir/tmp"
 export SFRUN_NO_AUTOSTART=1
 vg=(valgrind -q --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite

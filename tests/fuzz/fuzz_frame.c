@@ -264,6 +264,30 @@ frame_text(uint32_t type, const uint8_t *p, uint32_t len)
 	pbuf_free(&b);
 }
 
+/* A run's record file: decoded strictly, and encoded back the same. */
+static void
+frame_record(const uint8_t *p, uint32_t len)
+{
+	struct proto_record	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+
+	if (proto_decode_record(p, len, &m) == -1)
+		return;
+	MUST(m.pid > 0 && m.keylen >= 1 && m.keylen <= PROTO_KEY_MAX);
+	MUST(m.boot[PROTO_BOOT_ID_LEN] == '\0');
+	MUST(m.key == (const char *)p + 24 + PROTO_BOOT_ID_LEN);
+	MUST(proto_encode_record(&b, &m) == 0);
+	q = again(&b, MSG_RECORD, p, len, 1, &qlen);
+	MUST(proto_decode_record(q, qlen, &m2) == 0);
+	MUST(m2.pid == m.pid && m2.start == m.start &&
+	    m2.run_id == m.run_id && m2.keylen == m.keylen &&
+	    memcmp(m2.key, m.key, m.keylen) == 0 &&
+	    memcmp(m2.boot, m.boot, sizeof(m.boot)) == 0);
+	pbuf_free(&b);
+}
+
 /* The payload length a frame header announces. */
 static uint32_t
 header_len(const uint8_t *data)
@@ -347,6 +371,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case MSG_OK:
 			frame_u32(p, len);
+			break;
+		case MSG_RECORD:
+			frame_record(p, len);
 			break;
 		}
 		data += n;

@@ -1447,6 +1447,66 @@ mutate(uint8_t *buf, uint32_t len, size_t cap)
 }
 
 /* Random bytes and damaged frames through every decoder: -1 or sane. */
+/* MSG_RECORD: a round trip, and what a damaged record file must not pass. */
+static void
+test_record(void)
+{
+	struct pbuf		b = { 0 };
+	struct proto_record	r, d;
+	uint8_t			buf[24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX + 1];
+	char			key[PROTO_KEY_MAX + 1];
+	int32_t			i32;
+	uint32_t		u;
+	long			n;
+
+	memset(&r, 0, sizeof(r));
+	memset(key, 'k', sizeof(key));
+	r.pid = 4242;
+	r.start = UINT64_MAX - 3;
+	r.run_id = 17;
+	memcpy(r.boot, "0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f", 37);
+	r.key = "dep\0loy";
+	r.keylen = 7;
+	CHECK(proto_encode_record(&b, &r) == 0, "record: encoded");
+	n = only_frame(&b, MSG_RECORD, buf, sizeof(buf));
+	memset(&d, 0, sizeof(d));
+	CHECK(n == 24 + PROTO_BOOT_ID_LEN + 7 &&
+	    proto_decode_record(buf, (uint32_t)n, &d) == 0 && d.pid == 4242 &&
+	    d.start == r.start && d.run_id == 17 && d.keylen == 7 &&
+	    memcmp(d.key, r.key, 7) == 0 && strcmp(d.boot, r.boot) == 0,
+	    "record: round trip, a key with a NUL");
+	CHECK(proto_decode_record(buf, (uint32_t)n - 1, &d) == -1,
+	    "record: a short key refused");
+	CHECK(proto_decode_record(buf, 24 + PROTO_BOOT_ID_LEN - 1, &d) == -1,
+	    "record: a cut header refused");
+	u = 0;
+	memcpy(buf + 4, &u, 4);
+	CHECK(proto_decode_record(buf, 24 + PROTO_BOOT_ID_LEN, &d) == -1,
+	    "record: an empty key refused");
+	u = 7;
+	memcpy(buf + 4, &u, 4);
+	i32 = 0;
+	memcpy(buf, &i32, 4);
+	CHECK(proto_decode_record(buf, (uint32_t)n, &d) == -1,
+	    "record: pid 0 refused");
+	i32 = -1;
+	memcpy(buf, &i32, 4);
+	CHECK(proto_decode_record(buf, (uint32_t)n, &d) == -1,
+	    "record: a negative pid refused");
+	pbuf_free(&b);
+	r.key = key;
+	r.keylen = PROTO_KEY_MAX;
+	CHECK(proto_encode_record(&b, &r) == 0, "record: the longest key");
+	n = only_frame(&b, MSG_RECORD, buf, sizeof(buf));
+	CHECK(n == 24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX &&
+	    proto_decode_record(buf, (uint32_t)n, &d) == 0,
+	    "record: the longest key decodes");
+	pbuf_free(&b);
+	r.keylen = PROTO_KEY_MAX + 1;
+	CHECK(proto_encode_record(&b, &r) == -1, "record: a longer key refused");
+	pbuf_free(&b);
+}
+
 static void
 test_fuzz(void)
 {
@@ -1593,6 +1653,7 @@ main(void)
 	test_done();
 	test_status_run();
 	test_text();
+	test_record();
 	test_fuzz();
 	test_encode_after_consume();	/* last: ASan stops at its bug */
 	return unit_done();
