@@ -13,9 +13,10 @@ WARNINGS = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 	   -Wshadow -Wwrite-strings -Wpointer-arith -Werror
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
-# hiredis talks to Redis for the backend; only sfrund (its bridge) needs it.
-HIREDIS_CFLAGS != pkg-config --cflags hiredis
-HIREDIS_LIBS   != pkg-config --libs hiredis
+# hiredis parses what Redis says, and OpenSSL carries it for rediss://; only
+# sfrund (its bridge) needs them.
+HIREDIS_CFLAGS != pkg-config --cflags hiredis openssl
+HIREDIS_LIBS   != pkg-config --libs hiredis openssl
 
 B	= build
 
