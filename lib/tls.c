@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct tls {
 	SSL		*ssl;
 	char		 error[512];
 	int		 fatal;		/* a refusal, not a lost connection */
+	int		 asked;		/* for a client certificate, had none */
 };
 
 /* OpenSSL's reason for the oldest error in its queue, which is emptied. */
@@ -57,6 +59,22 @@ tls_no_passphrase(char *buf, int size, int rw, void *arg)
 	(void)rw;
 	(void)arg;
 	return -1;
+}
+
+/*
+ * The server asks for a client certificate and none was given: remember
+ * it, for when the server then drops the connection.
+ */
+static int
+tls_no_certificate(SSL *ssl, X509 **cert, EVP_PKEY **key)
+{
+	struct tls	*t = SSL_get_app_data(ssl);
+
+	(void)cert;
+	(void)key;
+	if (t != NULL)
+		t->asked = 1;
+	return 0;
 }
 
 /*
@@ -85,6 +103,7 @@ tls_config_new(char *cause, size_t clen)
 	SSL_CTX_set_mode(cfg->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_default_passwd_cb(cfg->ctx, tls_no_passphrase);
+	SSL_CTX_set_client_cert_cb(cfg->ctx, tls_no_certificate);
 	if (ca != NULL && *ca != '\0') {
 		if (SSL_CTX_load_verify_locations(cfg->ctx, ca, NULL) != 1) {
 			snprintf(cause, clen, "SFRUN_REDIS_CACERT %.300s: %s",
@@ -166,6 +185,7 @@ tls_start(struct tls_config *cfg, int fd, const char *host, char *cause,
 		tls_free(t);
 		return NULL;
 	}
+	SSL_set_app_data(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
 	return t;
 }
@@ -174,7 +194,10 @@ tls_start(struct tls_config *cfg, int fd, const char *host, char *cause,
  * What a failed call of SSL_read, SSL_write or SSL_do_handshake (its
  * result n) means: 0 with *events when it only has to wait, else -1 with
  * errno, and the reason kept for tls_error. A failure of TLS itself (a
- * certificate refused, an alert) is fatal; a lost connection is not.
+ * certificate refused, an alert) is fatal, and so is a connection dropped
+ * by a server that asked for a client certificate and got none (with TLS
+ * 1.3 its alert comes after the handshake, and may be lost to the reset);
+ * a connection lost otherwise is not.
  */
 static int
 tls_failed(struct tls *t, int n, short *events)
@@ -190,13 +213,11 @@ tls_failed(struct tls *t, int n, short *events)
 		*events = POLLOUT;
 		return 0;
 	case SSL_ERROR_ZERO_RETURN:
-		strlcpy(t->error, "connection closed", sizeof(t->error));
-		errno = ECONNRESET;
-		break;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
 		errno = saved != 0 ? saved : ECONNRESET;
-		strlcpy(t->error, strerror(errno), sizeof(t->error));
+		strlcpy(t->error, saved != 0 ? strerror(errno) : "the server "
+		    "closed the connection", sizeof(t->error));
 		break;
 	default:
 		t->fatal = 1;
@@ -210,6 +231,12 @@ tls_failed(struct tls *t, int n, short *events)
 			    tls_reason());
 		errno = EPROTO;
 		break;
+	}
+	if (t->asked) {
+		t->fatal = 1;
+		snprintf(t->error, sizeof(t->error), "TLS: the server wants a "
+		    "client certificate (set SFRUN_REDIS_CERT and "
+		    "SFRUN_REDIS_KEY)");
 	}
 	return -1;
 }
@@ -233,8 +260,8 @@ tls_handshake(struct tls *t, short *events, char *cause, size_t clen,
 }
 
 /*
- * Read up to len bytes: their count, 0 at the end of the stream, or -1
- * with errno (EAGAIN: wait for *events).
+ * Read up to len bytes: their count, or -1 with errno (EAGAIN: wait for
+ * *events); the end of the stream is an error here (ECONNRESET).
  */
 ssize_t
 tls_read(struct tls *t, void *buf, size_t len, short *events)
@@ -246,8 +273,6 @@ tls_read(struct tls *t, void *buf, size_t len, short *events)
 	if ((n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX :
 	    (int)len)) > 0)
 		return n;
-	if (SSL_get_error(t->ssl, n) == SSL_ERROR_ZERO_RETURN)
-		return 0;
 	if (tls_failed(t, n, events) == 0)
 		errno = EAGAIN;
 	return -1;
