@@ -16,6 +16,9 @@ for _h in $(seq 10); do
 done
 unset _h
 
+# Host N's own backend URL, if it has one (a proxy of tests/faults.bats).
+HOST_BACKEND=()
+
 # The command most tests run, the same argv on every host: it appends
 # "HOST FENCE" to ./count, prints "start HOST", waits for ./go.HOST, prints
 # "end HOST" and exits 20+N on host hN (so a waiter's status tells which
@@ -329,10 +332,13 @@ hsock() {
 }
 
 # host_env N: HENV, the environment of an invocation on host N (its socket,
-# its SFRUN_HOST_ID, and SFRUN_BACKEND=$BACKEND unless BACKEND is unset).
+# its SFRUN_HOST_ID, and SFRUN_BACKEND: ${HOST_BACKEND[N]} if set, else
+# $BACKEND unless BACKEND is unset).
 host_env() {
 	HENV=("SFRUN_SOCKET=$(hsock "$1")" "SFRUN_HOST_ID=h$1")
-	if [ -n "${BACKEND+set}" ]; then
+	if [ -n "${HOST_BACKEND[$1]:-}" ]; then
+		HENV+=("SFRUN_BACKEND=${HOST_BACKEND[$1]}")
+	elif [ -n "${BACKEND+set}" ]; then
 		HENV+=("SFRUN_BACKEND=$BACKEND")
 	fi
 }
