@@ -234,3 +234,108 @@ is_prefix_of() {
 		[ "$(sha "h$n.out")" = "$(sha blob)" ]
 	done
 }
+
+# size_at_least FILE BYTES: FILE has at least BYTES bytes.
+size_at_least() {
+	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}
+
+@test "faults: Redis restarted without persistence mid-run: followers 75 with a prefix of the run's bytes, never a hang; the leader's callers get everything" {
+	local t0 took n
+	head -c $((40 * 4096)) /dev/urandom >blob
+	start_hosts 1 2 3
+	proxies 1 2 3
+	lead 1 K --lease 3s -k K -c "$PARTS"
+	hspawn_hosts "2 3" --lease 3s -k K -c "$PARTS"
+	wait_for role_is 2 K follower
+	wait_for role_is 3 K follower
+	touch go
+	wait_for size_at_least h2.out 4096
+	redis_shutdown
+	redis_start
+	t0=$SECONDS
+	touch g1
+	reap_hosts 75 20
+	took=$((SECONDS - t0))
+	echo "followers out after ${took}s"
+	[ "$took" -le 12 ]
+	for n in 2 3; do
+		is_prefix_of "h$n.out" blob
+		last_line_is_ours "h$n.err"
+	done
+	touch g2
+	reap_leader 0
+	[ "$(sha h1.out)" = "$(sha blob)" ]
+	# The key works again (a new fence: Redis forgot the old one).
+	hrun 2 --lease 3s -k K -c "$PARTS"
+	[ "$status" -eq 0 ]
+	[ "$(fence_of K)" = 1 ]
+}
+
+# The soak's command: "run F", 20 KiB of blob in 10 pieces, "end F"; it
+# appends its fence F to ./fences first.
+# shellcheck disable=SC2016 # expanded by the command's shell
+SOAKCMD='echo "$SFRUN_FENCE" >>fences; echo "run $SFRUN_FENCE"; i=0; while [ $i -lt 10 ]; do dd if=blob bs=2048 skip=$i count=1 2>/dev/null; i=$((i+1)); sleep 0.05; done; echo "end $SFRUN_FENCE"'
+
+# soak_check OUT: a caller's NAME.out/.err/.st: either one whole run's bytes
+# (of a fence in ./fences) and exit 0, or sfrun's own line last on stderr
+# and a failing exit.
+soak_check() {
+	local f
+	if [ "$(cat "$1.st")" = "exit 0" ]; then
+		f=$(head -n 1 "$1.out" | sed -n 's/^run \([0-9]*\)$/\1/p')
+		[ -n "$f" ] && grep -qx "$f" fences &&
+		    cmp -s "$1.out" <(echo "run $f"; head -c 20480 blob; echo "end $f") &&
+		    return 0
+		echo "$1: exit 0 without one whole run's bytes"
+		return 1
+	fi
+	last_line_is_ours "$1.err" && return 0
+	echo "$1: $(cat "$1.st") without a line of sfrun's own last: $(tail -n 1 "$1.err")"
+	return 1
+}
+
+# increasing FILE: FILE's numbers, one a line, strictly increase.
+increasing() {
+	sort -n -c -u "$1" && [ "$(sort -n "$1")" = "$(cat "$1")" ]
+}
+
+# soak ROUNDS: ROUNDS times, one run of a key by 3 hosts at once while a
+# random host (or none) is partitioned for a random time up to 4 s;
+# checks every caller (soak_check) and the fences (increasing).
+soak() {
+	local r n victim pids
+	head -c 20480 /dev/urandom >blob
+	start_hosts 1 2 3
+	proxies 1 2 3
+	for r in $(seq "$1"); do
+		pids=()
+		for n in 1 2 3; do
+			hspawn_st "r$r.h$n" "$n" --lease 3s -k K -c "$SOAKCMD"
+			pids+=("$LASTPID")
+		done
+		sleep "0.$((RANDOM % 10))"
+		victim=$((RANDOM % 4))
+		if [ "$victim" -gt 0 ]; then
+			partition "$victim"
+			sleep "$((RANDOM % 4)).$((RANDOM % 10))"
+			heal "$victim"
+		fi
+		echo "round $r: partitioned h$victim"
+		for n in 1 2 3; do
+			reap "${pids[$((n - 1))]}" 40
+			soak_check "r$r.h$n" || { show_soak "r$r.h$n"; return 1; }
+		done
+	done
+	cat fences
+	increasing fences
+}
+
+# show_soak NAME: what that caller got.
+show_soak() {
+	echo "$1: $(cat "$1.st") stdout: [$(head -c 100 "$1.out" | tr -d '\0')] stderr: [$(cat "$1.err")]"
+}
+
+@test "faults: 3 hosts, ${FAULT_ROUNDS:-4} runs with random partitions: every caller gets one whole run or sfrun's own line last; fences increase" {
+	soak "${FAULT_ROUNDS:-4}"
+}
