@@ -129,6 +129,13 @@ check: all units $(B)/memcheck/sfrun
 demo: all
 	tests/demo.sh
 
+# The randomized fault soak at full size: 3 hosts x 20 runs (make check
+# runs it with 4, to stay within its time).
+FAULT_ROUNDS ?= 20
+soak-faults: all
+	FAULT_ROUNDS=$(FAULT_ROUNDS) SFRUN_BUILD=$(CURDIR)/$(B) \
+	    tests/run tests/faults.bats
+
 bench: all
 	bench/run
 
@@ -193,4 +200,4 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all units check demo bench install uninstall lint lint-man clean fuzz \
-	fuzz-build
+	fuzz-build soak-faults
