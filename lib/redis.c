@@ -100,8 +100,7 @@ redis_io(struct redis *r, int writing, void *buf, size_t len,
 	for (;;) {
 		events = writing ? POLLOUT : POLLIN;
 		if (r->tls != NULL)
-			n = writing ? tls_write(r->tls, buf, len, &events) :
-			    tls_read(r->tls, buf, len, &events);
+			n = tls_io(r->tls, writing, buf, len, &events);
 		else
 			n = writing ? send(r->fd, buf, len, MSG_NOSIGNAL) :
 			    recv(r->fd, buf, len, 0);

@@ -260,34 +260,19 @@ tls_handshake(struct tls *t, short *events, char *cause, size_t clen,
 }
 
 /*
- * Read up to len bytes: their count, or -1 with errno (EAGAIN: wait for
- * *events); the end of the stream is an error here (ECONNRESET).
+ * Read up to len bytes into buf, or write them from it: their count, or -1
+ * with errno (EAGAIN: wait for *events); the end of the stream is an error
+ * here (ECONNRESET).
  */
 ssize_t
-tls_read(struct tls *t, void *buf, size_t len, short *events)
+tls_io(struct tls *t, int writing, void *buf, size_t len, short *events)
 {
-	int	n;
+	int	n, max = len > INT32_MAX ? INT32_MAX : (int)len;
 
 	ERR_clear_error();
 	errno = 0;
-	if ((n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX :
-	    (int)len)) > 0)
-		return n;
-	if (tls_failed(t, n, events) == 0)
-		errno = EAGAIN;
-	return -1;
-}
-
-/* Write up to len bytes: their count, or -1 with errno (EAGAIN: wait). */
-ssize_t
-tls_write(struct tls *t, const void *buf, size_t len, short *events)
-{
-	int	n;
-
-	ERR_clear_error();
-	errno = 0;
-	if ((n = SSL_write(t->ssl, buf, len > INT32_MAX ? INT32_MAX :
-	    (int)len)) > 0)
+	n = writing ? SSL_write(t->ssl, buf, max) : SSL_read(t->ssl, buf, max);
+	if (n > 0)
 		return n;
 	if (tls_failed(t, n, events) == 0)
 		errno = EAGAIN;

@@ -14,9 +14,7 @@ struct tls		*tls_start(struct tls_config *, int, const char *,
 			    char *, size_t);
 int			 tls_handshake(struct tls *, short *, char *, size_t,
 			    int *);
-ssize_t			 tls_read(struct tls *, void *, size_t, short *);
-ssize_t			 tls_write(struct tls *, const void *, size_t,
-			    short *);
+ssize_t			 tls_io(struct tls *, int, void *, size_t, short *);
 const char		*tls_error(struct tls *, int *);
 void			 tls_free(struct tls *);
 

@@ -301,7 +301,7 @@ increasing() {
 }
 
 # soak ROUNDS: ROUNDS times, one run of a key by 3 hosts at once while a
-# random host (or none) is partitioned for a random time up to 4 s;
+# random host (or none) is partitioned for a random time up to 3 s;
 # checks every caller (soak_check) and the fences (increasing).
 soak() {
 	local r n victim pids
@@ -318,7 +318,7 @@ soak() {
 		victim=$((RANDOM % 4))
 		if [ "$victim" -gt 0 ]; then
 			partition "$victim"
-			sleep "$((RANDOM % 4)).$((RANDOM % 10))"
+			sleep "$((RANDOM % 3)).$((RANDOM % 10))"
 			heal "$victim"
 		fi
 		echo "round $r: partitioned h$victim"
