@@ -130,7 +130,7 @@ demo: all
 	tests/demo.sh
 
 # The randomized fault soak at full size: 3 hosts x 20 runs (make check
-# runs it with 4, to stay within its time).
+# runs it with 2, to stay within its time).
 FAULT_ROUNDS ?= 20
 soak-faults: all
 	FAULT_ROUNDS=$(FAULT_ROUNDS) SFRUN_BUILD=$(CURDIR)/$(B) \

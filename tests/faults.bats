@@ -336,6 +336,6 @@ show_soak() {
 	echo "$1: $(cat "$1.st") stdout: [$(head -c 100 "$1.out" | tr -d '\0')] stderr: [$(cat "$1.err")]"
 }
 
-@test "faults: 3 hosts, ${FAULT_ROUNDS:-4} runs with random partitions: every caller gets one whole run or sfrun's own line last; fences increase" {
-	soak "${FAULT_ROUNDS:-4}"
+@test "faults: 3 hosts, ${FAULT_ROUNDS:-2} runs with random partitions: every caller gets one whole run or sfrun's own line last; fences increase" {
+	soak "${FAULT_ROUNDS:-2}"
 }
