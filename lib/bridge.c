@@ -861,6 +861,28 @@ bridge_run(struct bridge *b)
 }
 
 /*
+ * Wipe what this process no longer needs of the password, and keep it from
+ * the command, which gets SFRUN_FENCE instead: as the request carried it,
+ * in SFRUN_REDIS_PASSWORD, and in the URL of the request and of
+ * SFRUN_BACKEND (rewritten without it, in place). The connection keeps its
+ * own copy, to log in again after a reconnect.
+ */
+static void
+bridge_forget_secrets(struct bridge *b)
+{
+	char	*s;
+
+	explicit_bzero((char *)b->req.password, strlen(b->req.password));
+	explicit_bzero(b->url.pass, sizeof(b->url.pass));
+	redisurl_strip_password((char *)b->req.url);
+	if ((s = getenv("SFRUN_REDIS_PASSWORD")) != NULL)
+		explicit_bzero(s, strlen(s));
+	unsetenv("SFRUN_REDIS_PASSWORD");
+	if ((s = getenv("SFRUN_BACKEND")) != NULL)
+		redisurl_strip_password(s);
+}
+
+/*
  * sfrund --bridge -- COMMAND...: the main of a backend run. Never returns:
  * it exits as the run ended.
  */
@@ -886,9 +908,7 @@ bridge_main(int argc, char *argv[])
 	setproctitle("-sfrun-bridge %s", b.key);
 	b.redis = redis_open(&b.url, b.req.password, cause, sizeof(cause),
 	    &refused);
-	explicit_bzero((char *)b.req.password, strlen(b.req.password));
-	/* The command has no use for it; it gets SFRUN_FENCE instead. */
-	unsetenv("SFRUN_REDIS_PASSWORD");
+	bridge_forget_secrets(&b);
 	if (b.redis == NULL) {
 		/* Only an unreachable Redis: a refusal is a mistake to fix. */
 		if (!(b.req.backend_flags & BACKEND_FALLBACK) || refused)

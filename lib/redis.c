@@ -5,47 +5,190 @@
  * (loading, busy in a script). What else Redis answers, an error reply
  * included, is the caller's to judge.
  *
- * hiredis 0.14 sets no reply timeout by itself and keeps none across a
- * reconnect: it is set on every new context, above the XREAD BLOCK time so
- * that a blocked read is never taken for a dead server.
+ * The bytes go over one path for TCP, unix sockets and TLS: a non-blocking
+ * socket, with OpenSSL (tls.c) in between for rediss://, and poll for
+ * every wait, bounded. hiredis 0.14 has no TLS, so only its public parts
+ * are used: redisFormatCommandArgv makes a command's bytes and a
+ * redisReader parses the replies. A reply is waited for longer than the
+ * XREAD BLOCK time, so that a blocked read is never taken for a dead
+ * server; a connection that timed out is dropped, never reused.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "loop.h"
 #include "redis.h"
+#include "tls.h"
 
 #define RETRY_MIN_MS	50
 #define RETRY_MAX_MS	1000
+#define READ_BUF	65536
 
 struct redis {
 	struct redis_url	 url;
+	char			 where[PATH_MAX + 300];	/* for messages */
 	char			 password[256];
-	redisContext		*c;
+	struct tls_config	*tlscfg;	/* rediss:// */
+	int			 fd;		/* -1: not connected */
+	struct tls		*tls;
+	redisReader		*reader;
 	char			 error[1024];
 	int			 fatal;		/* refused: no use retrying */
 };
 
-static struct timeval
-redis_tv(uint64_t ms)
-{
-	struct timeval	tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
-			    1000 };
-
-	return tv;
-}
-
 static void
 redis_drop(struct redis *r)
 {
-	if (r->c != NULL)
-		redisFree(r->c);
-	r->c = NULL;
+	tls_free(r->tls);
+	r->tls = NULL;
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+	if (r->reader != NULL)
+		redisReaderFree(r->reader);
+	r->reader = NULL;
+}
+
+/* Wait until fd is ready for events, or deadline: 0, or -1 (ETIMEDOUT). */
+static int
+redis_wait(int fd, short events, uint64_t deadline)
+{
+	struct pollfd	pfd = { fd, events, 0 };
+	uint64_t	now;
+	int		n;
+
+	for (;;) {
+		if ((now = loop_now()) >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&pfd, 1, deadline - now > INT_MAX ? INT_MAX :
+		    (int)(deadline - now));
+		if (n > 0)
+			return 0;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Move bytes on the connection: read into buf, or write from it (len > 0),
+ * waiting until deadline. The count moved, or -1 with r->error (the
+ * connection is then of no more use).
+ */
+static ssize_t
+redis_io(struct redis *r, int writing, void *buf, size_t len,
+    uint64_t deadline)
+{
+	ssize_t		 n;
+	short		 events;
+	const char	*why;
+
+	for (;;) {
+		events = writing ? POLLOUT : POLLIN;
+		if (r->tls != NULL)
+			n = tls_io(r->tls, writing, buf, len, &events);
+		else
+			n = writing ? send(r->fd, buf, len, MSG_NOSIGNAL) :
+			    recv(r->fd, buf, len, 0);
+		if (n > 0)
+			return n;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN && redis_wait(r->fd, events,
+		    deadline) == 0)
+			continue;
+		if (n == 0)
+			why = "the server closed the connection";
+		else if (errno == ETIMEDOUT)
+			why = "no answer in time";
+		else if (r->tls != NULL && errno != EAGAIN)
+			why = tls_error(r->tls, &r->fatal);
+		else
+			why = strerror(errno);
+		snprintf(r->error, sizeof(r->error), "%.400s: %.500s",
+		    r->where, why);
+		return -1;
+	}
+}
+
+/*
+ * Send a command and read its reply, once: the reply, or NULL with r->error
+ * and the connection dropped. The command's bytes are wiped once sent: one
+ * may be AUTH.
+ */
+static redisReply *
+redis_call(struct redis *r, int argc, const char **argv, const size_t *lens)
+{
+	char		*cmd, buf[READ_BUF];
+	void		*reply = NULL;
+	uint64_t	 deadline = loop_now() + REDIS_REPLY_MS;
+	ssize_t		 n;
+	int		 len, off = 0;
+
+	if ((len = redisFormatCommandArgv(&cmd, argc, argv, lens)) < 0) {
+		snprintf(r->error, sizeof(r->error), "redis: out of memory");
+		return NULL;
+	}
+	while (off < len && (n = redis_io(r, 1, cmd + off, (size_t)(len - off),
+	    deadline)) > 0)
+		off += (int)n;
+	explicit_bzero(cmd, (size_t)len);
+	redisFreeCommand(cmd);
+	while (off == len) {
+		if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
+			snprintf(r->error, sizeof(r->error), "%.400s: not a "
+			    "reply: %.300s", r->where, r->reader->errstr);
+			break;
+		}
+		if (reply != NULL)
+			return reply;
+		if ((n = redis_io(r, 0, buf, sizeof(buf), deadline)) <= 0 ||
+		    redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK)
+			break;
+	}
+	redis_drop(r);
+	return NULL;
+}
+
+/* The lengths of a command's string arguments; -1 if there are too many. */
+static int
+redis_lens(struct redis *r, int argc, const char **argv, size_t *lens)
+{
+	int	i;
+
+	if (argc > REDIS_ARGS_MAX) {
+		snprintf(r->error, sizeof(r->error), "redis: too many "
+		    "arguments");
+		return -1;
+	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	return 0;
+}
+
+/* A command of strings (no NUL), once; see redis_call. */
+static redisReply *
+redis_call_strv(struct redis *r, int argc, const char **argv)
+{
+	size_t	lens[REDIS_ARGS_MAX];
+
+	if (redis_lens(r, argc, argv, lens) == -1)
+		return NULL;
+	return redis_call(r, argc, argv, lens);
 }
 
 /*
@@ -71,14 +214,115 @@ redis_setup_ok(struct redis *r, redisReply *rep, const char *what,
 {
 	int	ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
 
-	if (!ok) {
+	if (rep != NULL && !ok) {
 		snprintf(r->error, sizeof(r->error), "%.600s: %.300s%s", what,
-		    rep != NULL ? rep->str : r->c->errstr, hint);
-		r->fatal = rep != NULL && !redis_not_now(rep->str);
+		    rep->str, hint);
+		r->fatal = !redis_not_now(rep->str);
 		redis_drop(r);
 	}
 	freeReplyObject(rep);
 	return ok ? 0 : -1;
+}
+
+/* A socket connected to one of the addresses of host:port, or -1. */
+static int
+redis_tcp(struct redis *r, uint64_t deadline)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 port[8];
+	socklen_t	 sl = sizeof(int);
+	int		 fd = -1, e, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", r->url.port);
+	if ((e = getaddrinfo(r->url.host, port, &hints, &res)) != 0) {
+		snprintf(r->error, sizeof(r->error), "cannot connect to "
+		    "%.400s: %s", r->where, gai_strerror(e));
+		return -1;
+	}
+	e = 0;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol)) == -1) {
+			e = errno;
+			continue;
+		}
+		if ((connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS && redis_wait(fd, POLLOUT,
+		    deadline) == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e,
+		    &sl) == 0 && (errno = e) == 0))) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
+			break;
+		}
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		snprintf(r->error, sizeof(r->error), "cannot connect to "
+		    "%.400s: %s", r->where, strerror(e));
+	return fd;
+}
+
+/* A socket connected to the unix socket at the URL's path, or -1. */
+static int
+redis_unix(struct redis *r, uint64_t deadline)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, e;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, r->url.path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		snprintf(r->error, sizeof(r->error), "cannot connect to "
+		    "%.400s: path too long", r->where);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 || (connect(fd, (struct sockaddr *)&sun,
+	    sizeof(sun)) == -1 && (errno != EINPROGRESS || redis_wait(fd,
+	    POLLOUT, deadline) == -1))) {
+		e = errno;
+		if (fd != -1)
+			close(fd);
+		snprintf(r->error, sizeof(r->error), "cannot connect to "
+		    "%.400s: %s", r->where, strerror(e));
+		return -1;
+	}
+	return fd;
+}
+
+/* Over r->fd, the TLS handshake, until the connect deadline. */
+static int
+redis_handshake(struct redis *r, uint64_t deadline)
+{
+	char	cause[600];
+	short	events;
+	int	n;
+
+	if ((r->tls = tls_start(r->tlscfg, r->fd, r->url.host, cause,
+	    sizeof(cause))) == NULL) {
+		snprintf(r->error, sizeof(r->error), "%.400s: %s", r->where,
+		    cause);
+		return -1;
+	}
+	while ((n = tls_handshake(r->tls, &events, cause, sizeof(cause),
+	    &r->fatal)) == 0) {
+		if (redis_wait(r->fd, events, deadline) == -1) {
+			snprintf(cause, sizeof(cause), "TLS handshake: no "
+			    "answer in time");
+			break;
+		}
+	}
+	if (n == 1)
+		return 0;
+	snprintf(r->error, sizeof(r->error), "%.400s: %s", r->where, cause);
+	return -1;
 }
 
 /* Connect, log in and select the database. -1 with r->error. */
@@ -86,52 +330,48 @@ static int
 redis_connect(struct redis *r)
 {
 	const struct redis_url	*u = &r->url;
+	const char		*auth[3] = { "AUTH", u->user, r->password };
+	const char		*ping[1] = { "PING" };
+	const char		*sel[2] = { "SELECT", NULL };
+	char			 db[16], what[PATH_MAX + 600];
 	redisReply		*rep;
-	char			 where[PATH_MAX + 300], what[PATH_MAX + 600];
+	uint64_t		 deadline = loop_now() + REDIS_CONNECT_MS;
 
 	r->fatal = 0;
-	if (u->host[0] != '\0') {
-		snprintf(where, sizeof(where), "redis at %s:%d", u->host,
-		    u->port);
-		r->c = redisConnectWithTimeout(u->host, u->port,
-		    redis_tv(REDIS_CONNECT_MS));
-	} else {
-		snprintf(where, sizeof(where), "redis at %s", u->path);
-		r->c = redisConnectUnixWithTimeout(u->path,
-		    redis_tv(REDIS_CONNECT_MS));
-	}
-	if (r->c == NULL || r->c->err) {
-		snprintf(r->error, sizeof(r->error), "cannot connect to "
-		    "%.400s: %.300s",
-		    where, r->c != NULL ? r->c->errstr : "out of memory");
+	r->fd = u->host[0] != '\0' ? redis_tcp(r, deadline) :
+	    redis_unix(r, deadline);
+	if (r->fd == -1 || (r->tlscfg != NULL &&
+	    redis_handshake(r, deadline) == -1)) {
 		redis_drop(r);
 		return -1;
 	}
-	/* The command this bridge runs must not inherit the connection. */
-	fcntl(r->c->fd, F_SETFD, FD_CLOEXEC);
-	redisSetTimeout(r->c, redis_tv(REDIS_REPLY_MS));
+	if ((r->reader = redisReaderCreate()) == NULL) {
+		snprintf(r->error, sizeof(r->error), "redis: out of memory");
+		redis_drop(r);
+		return -1;
+	}
 	if (r->password[0] != '\0') {
-		if (u->user[0] != '\0')
-			rep = redisCommand(r->c, "AUTH %s %s", u->user,
-			    r->password);
-		else
-			rep = redisCommand(r->c, "AUTH %s", r->password);
+		if (u->user[0] == '\0')	/* the default user */
+			auth[1] = r->password;
+		rep = redis_call_strv(r, u->user[0] != '\0' ? 3 : 2, auth);
 		snprintf(what, sizeof(what), "%.400s refused the login%s%.128s",
-		    where, u->user[0] != '\0' ? " of user " : "", u->user);
-		if (redis_setup_ok(r, rep, what, "") == -1)
+		    r->where, u->user[0] != '\0' ? " of user " : "", u->user);
+		if (rep == NULL || redis_setup_ok(r, rep, what, "") == -1)
 			return -1;
 	}
 	/* Without a password, a server that wants one says so here. */
-	rep = redisCommand(r->c, "PING");
-	if (redis_setup_ok(r, rep, where, rep != NULL &&
-	    rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH",
-	    6) == 0 ? " (set SFRUN_REDIS_PASSWORD or "
-	    "SFRUN_REDIS_PASSWORD_FILE)" : "") == -1)
+	if ((rep = redis_call_strv(r, 1, ping)) == NULL ||
+	    redis_setup_ok(r, rep, r->where, rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOAUTH", 6) == 0 ? " (set SFRUN_REDIS_PASSWORD "
+	    "or SFRUN_REDIS_PASSWORD_FILE)" : "") == -1)
 		return -1;
 	if (u->db != 0) {
-		rep = redisCommand(r->c, "SELECT %d", u->db);
-		snprintf(what, sizeof(what), "%.400s: SELECT %d", where, u->db);
-		if (redis_setup_ok(r, rep, what, "") == -1)
+		snprintf(db, sizeof(db), "%d", u->db);
+		sel[1] = db;
+		snprintf(what, sizeof(what), "%.400s: SELECT %d", r->where,
+		    u->db);
+		if ((rep = redis_call_strv(r, 2, sel)) == NULL ||
+		    redis_setup_ok(r, rep, what, "") == -1)
 			return -1;
 	}
 	return 0;
@@ -153,8 +393,22 @@ redis_open(const struct redis_url *u, const char *password, char *cause,
 		return NULL;
 	}
 	r->url = *u;
+	r->fd = -1;
 	strlcpy(r->password, password != NULL && *password != '\0' ?
 	    password : u->pass, sizeof(r->password));
+	explicit_bzero(r->url.pass, sizeof(r->url.pass));
+	if (u->host[0] == '\0')
+		snprintf(r->where, sizeof(r->where), "redis at %s", u->path);
+	else
+		snprintf(r->where, sizeof(r->where), "redis at %s%s%s:%d%s",
+		    strchr(u->host, ':') != NULL ? "[" : "", u->host,
+		    strchr(u->host, ':') != NULL ? "]" : "", u->port,
+		    u->tls ? " (TLS)" : "");
+	if (u->tls && (r->tlscfg = tls_config_new(cause, clen)) == NULL) {
+		*refused = 1;
+		redis_close(r);
+		return NULL;
+	}
 	if (redis_connect(r) == -1) {
 		strlcpy(cause, r->error, clen);
 		*refused = r->fatal;
@@ -178,15 +432,14 @@ redis_argv(struct redis *r, uint64_t deadline, int argc, const char **argv,
 	uint64_t	 wait = RETRY_MIN_MS, now;
 
 	for (;;) {
-		if (r->c != NULL || redis_connect(r) == 0) {
-			rep = redisCommandArgv(r->c, argc, argv, lens);
-			if (rep != NULL && (rep->type != REDIS_REPLY_ERROR ||
+		if (r->fd != -1 || redis_connect(r) == 0) {
+			if ((rep = redis_call(r, argc, argv, lens)) != NULL &&
+			    (rep->type != REDIS_REPLY_ERROR ||
 			    !redis_not_now(rep->str)))
 				return rep;
-			snprintf(r->error, sizeof(r->error), "redis: %.300s",
-			    rep != NULL ? rep->str : r->c->errstr);
-			if (rep == NULL)
-				redis_drop(r);
+			if (rep != NULL)
+				snprintf(r->error, sizeof(r->error), "%.400s: "
+				    "%.300s", r->where, rep->str);
 			freeReplyObject(rep);
 		}
 		if (r->fatal || (now = loop_now()) >= deadline)
@@ -204,15 +457,9 @@ redisReply *
 redis_strv(struct redis *r, uint64_t deadline, int argc, const char **argv)
 {
 	size_t	lens[REDIS_ARGS_MAX];
-	int	i;
 
-	if (argc > REDIS_ARGS_MAX) {
-		snprintf(r->error, sizeof(r->error), "redis: too many "
-		    "arguments");
+	if (redis_lens(r, argc, argv, lens) == -1)
 		return NULL;
-	}
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
 	return redis_argv(r, deadline, argc, argv, lens);
 }
 
@@ -228,6 +475,7 @@ redis_close(struct redis *r)
 	if (r == NULL)
 		return;
 	redis_drop(r);
+	tls_config_free(r->tlscfg);
 	explicit_bzero(r->password, sizeof(r->password));
 	free(r);
 }

@@ -1,6 +1,7 @@
 /*
  * The backend URL: redis://[user[:password]@]host[:port][/db] for TCP
- * (an IPv6 address in brackets), unix:///path[?db=N] for a unix socket.
+ * (an IPv6 address in brackets), the same with rediss:// for TCP with TLS,
+ * unix:///path[?db=N] for a unix socket.
  * Nothing is decoded: user names and passwords with '@', ':' or '/' are not
  * supported in a URL (the password has its own variable anyway).
  */
@@ -140,8 +141,37 @@ redisurl_parse(const char *s, struct redis_url *u, const char **errstr)
 	memset(u, 0, sizeof(*u));
 	if (strncmp(s, "redis://", 8) == 0)
 		return redisurl_tcp(s + 8, u, errstr);
+	if (strncmp(s, "rediss://", 9) == 0) {
+		u->tls = 1;
+		return redisurl_tcp(s + 9, u, errstr);
+	}
 	if (strncmp(s, "unix://", 7) == 0)
 		return redisurl_unix(s + 7, u, errstr);
-	*errstr = "not a redis:// or unix:// URL";
+	*errstr = "not a redis://, rediss:// or unix:// URL";
 	return -1;
+}
+
+/*
+ * Take the password out of a TCP URL, in place: redis://u:pw@h becomes
+ * redis://u@h, redis://:pw@h becomes redis://h; the bytes given up are
+ * zeroed. Returns 1 if there was one, else 0 (s is left as it was).
+ */
+int
+redisurl_strip_password(char *s)
+{
+	char	*p = strstr(s, "://"), *at, *colon;
+	size_t	 len = strlen(s), n;
+
+	if (p == NULL || strncmp(s, "unix:", 5) == 0)
+		return 0;
+	p += 3;
+	if ((at = strchr(p, '@')) == NULL || at > p + strcspn(p, "/") ||
+	    (colon = memchr(p, ':', (size_t)(at - p))) == NULL)
+		return 0;
+	if (colon == p)		/* no user: the '@' goes too */
+		at++;
+	n = strlen(at) + 1;
+	memmove(colon, at, n);
+	explicit_bzero(colon + n, len + 1 - (size_t)(colon - s) - n);
+	return 1;
 }

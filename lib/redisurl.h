@@ -11,8 +11,10 @@ struct redis_url {
 	char	user[128];	/* "": the default user */
 	char	pass[256];	/* only SFRUN_BACKEND may carry one */
 	int	db;
+	int	tls;		/* rediss:// */
 };
 
 int	redisurl_parse(const char *, struct redis_url *, const char **);
+int	redisurl_strip_password(char *);
 
 #endif

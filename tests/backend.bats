@@ -849,4 +849,53 @@ hqueued_is() {
 h1 2" ]
 	[ "$(cat q.out)" = "start h1
 end h1" ]
+
+# bridge_pids N: the pids of host N's sfrun-bridge processes, one a line.
+bridge_pids() {
+	local pid p
+	pid=$(hpid "$1")
+	[ -n "$pid" ] || return 0
+	for p in $(tree "$pid"); do
+		case $(ps -o args= -p "$p" 2>/dev/null) in
+		*sfrun-bridge*) echo "$p" ;;
+		esac
+	done
+}
+
+# no_secret_in_environ PW PID...: no PID's /proc environment holds PW.
+no_secret_in_environ() {
+	local pw=$1 p
+	shift
+	for p in "$@"; do
+		if tr '\0' '\n' <"/proc/$p/environ" | grep -F -- "$pw"; then
+			echo "pid $p ($(ps -o args= -p "$p")) has the password"
+			return 1
+		fi
+	done
+}
+
+@test "a password in SFRUN_BACKEND reaches neither the command nor a bridge's environment (leader, follower, --fallback local)" {
+	local pw show
+	pw="pw-$RANDOM-$RANDOM-secret"
+	requirepass "$pw"
+	start_hosts 1 2
+	BACKEND="redis://:$pw@127.0.0.1:$REDIS_PORT"
+	# The command shows its own environment and its parent's (the bridge).
+	show='env; tr "\0" "\n" </proc/$PPID/environ'
+	lead 1 K -k K -c "echo start; $show; $(gate go.h1); echo done"
+	follow 2 K -k K -c "echo start; $show; $(gate go.h1); echo done"
+	# shellcheck disable=SC2046 # pids, one a line
+	no_secret_in_environ "$pw" $(bridge_pids 1) $(bridge_pids 2)
+	touch go.h1
+	reap_leader 0
+	reap_hosts 0
+	grep -q "^SFRUN_BACKEND=redis://127.0.0.1:$REDIS_PORT\$" h1.out
+	grep -q '^SFRUN_FENCE=1$' h1.out
+	lacks "$pw" h1.out h1.err h2.out h2.err
+	# Redis down: the run is this host's alone, without the password too.
+	redis_stop
+	hrun 1 --fallback local -k L -c "$show"
+	[ "$status" -eq 0 ]
+	grep -q "^SFRUN_BACKEND=redis://127.0.0.1:$REDIS_PORT\$" <<<"$output"
+	lacks "$pw" <<<"$output$stderr"
 }

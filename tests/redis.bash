@@ -16,6 +16,9 @@ for _h in $(seq 10); do
 done
 unset _h
 
+# Host N's own backend URL, if it has one (a proxy of tests/faults.bats).
+HOST_BACKEND=()
+
 # The command most tests run, the same argv on every host: it appends
 # "HOST FENCE" to ./count, prints "start HOST", waits for ./go.HOST, prints
 # "end HOST" and exits 20+N on host hN (so a waiter's status tells which
@@ -36,6 +39,7 @@ setup() {
 	REDIS_SOCK="$REDIS_DIR/redis.sock"
 	REDIS_PID=
 	REDIS_ADMIN_PASS=
+	REDIS_TLS_DIR=
 	mkdir -p "$REDIS_DIR"
 	redis_start_free
 	REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -68,13 +72,22 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# rcli ARGS...: redis-cli against this test's redis (as the admin, if it has a password).
+# rcli ARGS...: redis-cli against this test's redis (as the admin, if it
+# has a password; over TLS with the test's CA and client certificate, if
+# it is the TLS one).
 rcli() {
+	local tls=()
+	if [ -n "${REDIS_TLS_DIR:-}" ]; then
+		tls=(--tls --cacert "$REDIS_TLS_DIR/ca.crt"
+		    --cert "$REDIS_TLS_DIR/client.crt"
+		    --key "$REDIS_TLS_DIR/client.key")
+	fi
 	if [ -n "$REDIS_ADMIN_PASS" ]; then
 		REDISCLI_AUTH=$REDIS_ADMIN_PASS timeout 20 "$REDIS_CLI" \
-		    -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+		    -h 127.0.0.1 -p "$REDIS_PORT" "${tls[@]}" "$@"
 	else
-		timeout 20 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+		timeout 20 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" \
+		    "${tls[@]}" "$@"
 	fi
 }
 
@@ -84,9 +97,20 @@ redis_up() {
 }
 
 # redis_start: start redis-server on $REDIS_PORT (empty, no persistence),
-# wait until it answers; fails if it exits before that.
+# wait until it answers; fails if it exits before that. With REDIS_TLS_DIR
+# set it listens on that port with TLS only, with the certificate
+# ${REDIS_TLS_CERT:-server} and client certificates
+# ${REDIS_TLS_CLIENTS:-optional} (see tls_certs).
 redis_start() {
-	"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+	local listen=(--port "$REDIS_PORT")
+	if [ -n "${REDIS_TLS_DIR:-}" ]; then
+		listen=(--port 0 --tls-port "$REDIS_PORT"
+		    --tls-cert-file "$REDIS_TLS_DIR/${REDIS_TLS_CERT:-server}.crt"
+		    --tls-key-file "$REDIS_TLS_DIR/${REDIS_TLS_CERT:-server}.key"
+		    --tls-ca-cert-file "$REDIS_TLS_DIR/ca.crt"
+		    --tls-auth-clients "${REDIS_TLS_CLIENTS:-optional}")
+	fi
+	"$REDIS_SERVER" "${listen[@]}" --bind 127.0.0.1 --save '' \
 	    --appendonly no --daemonize no --dir "$REDIS_DIR" \
 	    --unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 	    --logfile "$REDIS_DIR/redis.log" </dev/null 3>&- &
@@ -130,6 +154,56 @@ redis_stop() {
 	wait "$REDIS_PID" 2>/dev/null || true
 	REDIS_PID=
 	return 0
+}
+
+# tls_certs DIR: in DIR, made by openssl: a CA (ca.crt, ca.key); signed by
+# it, server.crt for localhost and 127.0.0.1, other.crt for other.example
+# only, client.crt (a client's); and another CA, wrongca.crt. Keys beside
+# them (NAME.key), unencrypted. EC keys: quick to make.
+tls_certs() {
+	local d=$1 name san
+	mkdir -p "$d"
+	tls_ca "$d/ca" sfrun-test-ca
+	tls_ca "$d/wrongca" sfrun-wrong-ca
+	for name in server other client; do
+		case $name in
+		server) san='subjectAltName=DNS:localhost,IP:127.0.0.1' ;;
+		other) san='subjectAltName=DNS:other.example' ;;
+		client) san='extendedKeyUsage=clientAuth' ;;
+		esac
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$d/$name.key" -out "$d/$name.csr" \
+		    -subj "/CN=$name" 2>/dev/null
+		openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" \
+		    -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+		    -extfile <(printf '%s\n' "$san") -out "$d/$name.crt" 2>/dev/null
+	done
+	[ -s "$d/server.crt" ] && [ -s "$d/other.crt" ] && [ -s "$d/client.crt" ]
+}
+
+# tls_ca PATH CN: a self-signed CA certificate PATH.crt, its key PATH.key.
+tls_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$1.key" -out "$1.crt" -days 2 -subj "/CN=$2" \
+	    -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+}
+
+# redis_restart_tls [SERVER-CERT] [CLIENTS]: stop this test's redis, start it
+# again TLS-only (on a free port) with the test's certificates (tls_certs
+# into $BATS_FILE_TMPDIR/tls, once per file), the certificate SERVER-CERT
+# (server) and client certificates CLIENTS (optional, or yes). BACKEND and
+# REDIS_URL become rediss://localhost:PORT; SFRUN_REDIS_CACERT is the CA.
+redis_restart_tls() {
+	redis_stop
+	REDIS_TLS_DIR=$BATS_FILE_TMPDIR/tls
+	[ -s "$REDIS_TLS_DIR/client.crt" ] || tls_certs "$REDIS_TLS_DIR"
+	REDIS_TLS_CERT=${1:-server}
+	REDIS_TLS_CLIENTS=${2:-optional}
+	redis_start_free
+	REDIS_URL="rediss://localhost:$REDIS_PORT"
+	BACKEND=$REDIS_URL
+	export SFRUN_REDIS_CACERT="$REDIS_TLS_DIR/ca.crt"
 }
 
 # redis_shutdown: SHUTDOWN NOSAVE, and wait until the server has exited.
@@ -258,10 +332,13 @@ hsock() {
 }
 
 # host_env N: HENV, the environment of an invocation on host N (its socket,
-# its SFRUN_HOST_ID, and SFRUN_BACKEND=$BACKEND unless BACKEND is unset).
+# its SFRUN_HOST_ID, and SFRUN_BACKEND: ${HOST_BACKEND[N]} if set, else
+# $BACKEND unless BACKEND is unset).
 host_env() {
 	HENV=("SFRUN_SOCKET=$(hsock "$1")" "SFRUN_HOST_ID=h$1")
-	if [ -n "${BACKEND+set}" ]; then
+	if [ -n "${HOST_BACKEND[$1]:-}" ]; then
+		HENV+=("SFRUN_BACKEND=${HOST_BACKEND[$1]}")
+	elif [ -n "${BACKEND+set}" ]; then
 		HENV+=("SFRUN_BACKEND=$BACKEND")
 	fi
 }

@@ -14,6 +14,7 @@ struct want {
 	const char	*user;
 	const char	*pass;
 	int		 db;
+	int		 tls;
 };
 
 /* Return 1 if a is b, with NULL b meaning "". */
@@ -38,15 +39,15 @@ accepts(const char *s, const struct want *w)
 	    unit_show(s, shown, sizeof(shown)));
 	ok = rc == 0 && same(u.host, w->host) && u.port == w->port &&
 	    same(u.path, w->path) && same(u.user, w->user) &&
-	    same(u.pass, w->pass) && u.db == w->db;
+	    same(u.pass, w->pass) && u.db == w->db && u.tls == w->tls;
 	CHECK(ok, name);
 	if (rc != 0)
 		printf("# got rc %d, errstr %s\n", rc,
 		    errstr != NULL ? errstr : "(null)");
 	else if (!ok)
 		printf("# got host \"%.40s\" port %d path \"%.40s\" "
-		    "user \"%.20s\" pass \"%.20s\" db %d\n", u.host, u.port,
-		    u.path, u.user, u.pass, u.db);
+		    "user \"%.20s\" pass \"%.20s\" db %d tls %d\n", u.host,
+		    u.port, u.path, u.user, u.pass, u.db, u.tls);
 }
 
 /* Check that s is refused with -1 and an error string. */
@@ -67,6 +68,28 @@ rejects(const char *s, const char *why)
 		    u.host, u.port, u.db);
 }
 
+/*
+ * Check that redisurl_strip_password makes s into want, says whether it
+ * took one out, and leaves nothing of the old text behind the new end.
+ */
+static void
+strips(const char *s, const char *want, int took)
+{
+	char	buf[128], name[192];
+	size_t	len = strlen(s), i;
+	int	rc, clean = 1;
+
+	memset(buf, 'X', sizeof(buf));
+	strlcpy(buf, s, sizeof(buf));
+	rc = redisurl_strip_password(buf);
+	for (i = strlen(buf); took && i <= len; i++)
+		clean &= buf[i] == '\0';
+	snprintf(name, sizeof(name), "strip \"%s\" to \"%s\"", s, want);
+	CHECK(rc == took && strcmp(buf, want) == 0 && clean, name);
+	if (rc != took || strcmp(buf, want) != 0)
+		printf("# got rc %d, \"%s\"\n", rc, buf);
+}
+
 int
 main(void)
 {
@@ -75,48 +98,54 @@ main(void)
 	struct want	 w;
 
 	/* TCP: every part, and the defaults. */
-	accepts("redis://host", &(struct want){ "host", 6379, 0, 0, 0, 0 });
+	accepts("redis://host", &(struct want){ "host", 6379, 0, 0, 0, 0, 0 });
 	accepts("redis://host:6380",
-	    &(struct want){ "host", 6380, 0, 0, 0, 0 });
+	    &(struct want){ "host", 6380, 0, 0, 0, 0, 0 });
 	accepts("redis://host:6380/5",
-	    &(struct want){ "host", 6380, 0, 0, 0, 5 });
-	accepts("redis://host/7", &(struct want){ "host", 6379, 0, 0, 0, 7 });
-	accepts("redis://host/", &(struct want){ "host", 6379, 0, 0, 0, 0 });
+	    &(struct want){ "host", 6380, 0, 0, 0, 5, 0 });
+	accepts("redis://host/7", &(struct want){ "host", 6379, 0, 0, 0, 7, 0 });
+	accepts("redis://host/", &(struct want){ "host", 6379, 0, 0, 0, 0, 0 });
 	accepts("redis://user@host",
-	    &(struct want){ "host", 6379, 0, "user", 0, 0 });
+	    &(struct want){ "host", 6379, 0, "user", 0, 0, 0 });
 	accepts("redis://user:pass@host:1/2",
-	    &(struct want){ "host", 1, 0, "user", "pass", 2 });
+	    &(struct want){ "host", 1, 0, "user", "pass", 2, 0 });
 	accepts("redis://:pass@host",
-	    &(struct want){ "host", 6379, 0, 0, "pass", 0 });
+	    &(struct want){ "host", 6379, 0, 0, "pass", 0, 0 });
 	accepts("redis://u:p:q@host",
-	    &(struct want){ "host", 6379, 0, "u", "p:q", 0 });
+	    &(struct want){ "host", 6379, 0, "u", "p:q", 0, 0 });
 	accepts("redis://10.0.0.1:65535/0",
-	    &(struct want){ "10.0.0.1", 65535, 0, 0, 0, 0 });
+	    &(struct want){ "10.0.0.1", 65535, 0, 0, 0, 0, 0 });
 	accepts("redis://[::1]:6380/3",
-	    &(struct want){ "::1", 6380, 0, 0, 0, 3 });
-	accepts("redis://[::1]", &(struct want){ "::1", 6379, 0, 0, 0, 0 });
+	    &(struct want){ "::1", 6380, 0, 0, 0, 3, 0 });
+	accepts("redis://[::1]", &(struct want){ "::1", 6379, 0, 0, 0, 0, 0 });
 	accepts("redis://user:pw@[fe80::1]:7/1",
-	    &(struct want){ "fe80::1", 7, 0, "user", "pw", 1 });
+	    &(struct want){ "fe80::1", 7, 0, "user", "pw", 1, 0 });
 	accepts("redis://host:06379/01",
-	    &(struct want){ "host", 6379, 0, 0, 0, 1 });
+	    &(struct want){ "host", 6379, 0, 0, 0, 1, 0 });
 	accepts("redis://host/1048576",
-	    &(struct want){ "host", 6379, 0, 0, 0, 1 << 20 });
+	    &(struct want){ "host", 6379, 0, 0, 0, 1 << 20, 0 });
+
+	/* TLS: the same parts, and the flag. */
+	accepts("rediss://host", &(struct want){ "host", 6379, 0, 0, 0, 0, 1 });
+	accepts("rediss://user:pw@host:6380/2",
+	    &(struct want){ "host", 6380, 0, "user", "pw", 2, 1 });
+	accepts("rediss://[::1]:7", &(struct want){ "::1", 7, 0, 0, 0, 0, 1 });
 
 	/* Unix sockets: no host, no port. */
-	accepts("unix:///path", &(struct want){ 0, 0, "/path", 0, 0, 0 });
+	accepts("unix:///path", &(struct want){ 0, 0, "/path", 0, 0, 0, 0 });
 	accepts("unix:///run/redis/redis.sock",
-	    &(struct want){ 0, 0, "/run/redis/redis.sock", 0, 0, 0 });
-	accepts("unix:///path?db=4", &(struct want){ 0, 0, "/path", 0, 0, 4 });
-	accepts("unix:///path?db=0", &(struct want){ 0, 0, "/path", 0, 0, 0 });
+	    &(struct want){ 0, 0, "/run/redis/redis.sock", 0, 0, 0, 0 });
+	accepts("unix:///path?db=4", &(struct want){ 0, 0, "/path", 0, 0, 4, 0 });
+	accepts("unix:///path?db=0", &(struct want){ 0, 0, "/path", 0, 0, 0, 0 });
 
 	/* The longest host and user that fit. */
 	memset(fit, 'h', sizeof(fit) - 1);
 	snprintf(url, sizeof(url), "redis://%s:1", fit);
-	w = (struct want){ fit, 1, 0, 0, 0, 0 };
+	w = (struct want){ fit, 1, 0, 0, 0, 0, 0 };
 	accepts(url, &w);
 	memset(fituser, 'u', sizeof(fituser) - 1);
 	snprintf(url, sizeof(url), "redis://%s@h", fituser);
-	w = (struct want){ "h", 6379, 0, fituser, 0, 0 };
+	w = (struct want){ "h", 6379, 0, fituser, 0, 0, 0 };
 	accepts(url, &w);
 
 	/* Not URLs of ours. */
@@ -124,7 +153,9 @@ main(void)
 	rejects("http://x", "another scheme");
 	rejects("REDIS://host", "scheme in upper case");
 	rejects("redis:/host", "one slash");
-	rejects("rediss://host", "TLS is not supported");
+	rejects("rediss:/host", "TLS, one slash");
+	rejects("rediss://", "TLS, nothing after the scheme");
+	rejects("REDISS://host", "TLS scheme in upper case");
 	rejects("host:6379", "no scheme");
 
 	/* TCP: the host. */
@@ -203,6 +234,15 @@ main(void)
 	memcpy(url, "unix://", 7);
 	memset(url + 7, '/', PATH_MAX);
 	rejects(url, "path of PATH_MAX bytes");
+
+	/* The password taken out of a URL, in place. */
+	strips("redis://:pw@host:1/2", "redis://host:1/2", 1);
+	strips("redis://user:pw@host", "redis://user@host", 1);
+	strips("rediss://u:p:q@[::1]:7/1", "rediss://u@[::1]:7/1", 1);
+	strips("redis://user@host", "redis://user@host", 0);
+	strips("redis://host/1", "redis://host/1", 0);
+	strips("redis://host/1@x:y", "redis://host/1@x:y", 0);
+	strips("unix:///p:q@r", "unix:///p:q@r", 0);
 
 	return unit_done();
 }
