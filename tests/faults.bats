@@ -182,7 +182,9 @@ is_prefix_of() {
 	[ "$status" -eq 23 ]
 }
 
-@test "faults: connections cut mid-XADD (and all at once): no chunk lost or doubled, by sha256" {
+# parts_on_three_hosts: host 1 leads the run of K that prints ./blob in
+# parts (PARTS), hosts 2 and 3 follow it; every host behind its proxy.
+parts_on_three_hosts() {
 	head -c $((40 * 4096)) /dev/urandom >blob
 	start_hosts 1 2 3
 	proxies 1 2 3
@@ -190,6 +192,20 @@ is_prefix_of() {
 	hspawn_hosts "2 3" --lease 3s -k K -c "$PARTS"
 	wait_for role_is 2 K follower
 	wait_for role_is 3 K follower
+}
+
+# all_got_blob: every host's callers exit 0 with ./blob's bytes exactly.
+all_got_blob() {
+	local n
+	reap_leader 0
+	reap_hosts 0
+	for n in 1 2 3; do
+		[ "$(sha "h$n.out")" = "$(sha blob)" ]
+	done
+}
+
+@test "faults: connections cut mid-XADD (and all at once): no chunk lost or doubled, by sha256" {
+	parts_on_three_hosts
 	arm 1 XADD
 	touch go
 	cut_done 1 XADD
@@ -199,24 +215,14 @@ is_prefix_of() {
 	cut_done 1 XADD
 	touch g2
 	cut_all 1
-	reap_leader 0
-	reap_hosts 0
-	for n in 1 2 3; do
-		[ "$(sha "h$n.out")" = "$(sha blob)" ]
-	done
+	all_got_blob
 	stream_dump "$(streams_of K)" st
 	[ "$(sha st.o)" = "$(sha blob)" ]
 	[ "$(cat st.x)" = exit:0 ]
 }
 
 @test "faults: connections cut mid-XREAD (and all at once): no chunk lost or doubled, by sha256" {
-	head -c $((40 * 4096)) /dev/urandom >blob
-	start_hosts 1 2 3
-	proxies 1 2 3
-	lead 1 K --lease 3s -k K -c "$PARTS"
-	hspawn_hosts "2 3" --lease 3s -k K -c "$PARTS"
-	wait_for role_is 2 K follower
-	wait_for role_is 3 K follower
+	parts_on_three_hosts
 	arm 2 XREAD
 	touch go
 	cut_done 2 XREAD
@@ -228,11 +234,7 @@ is_prefix_of() {
 	touch g2
 	cut_done 2 XREAD
 	cut_all 3
-	reap_leader 0
-	reap_hosts 0
-	for n in 1 2 3; do
-		[ "$(sha "h$n.out")" = "$(sha blob)" ]
-	done
+	all_got_blob
 }
 
 # size_at_least FILE BYTES: FILE has at least BYTES bytes.
@@ -242,13 +244,7 @@ size_at_least() {
 
 @test "faults: Redis restarted without persistence mid-run: followers 75 with a prefix of the run's bytes, never a hang; the leader's callers get everything" {
 	local t0 took n
-	head -c $((40 * 4096)) /dev/urandom >blob
-	start_hosts 1 2 3
-	proxies 1 2 3
-	lead 1 K --lease 3s -k K -c "$PARTS"
-	hspawn_hosts "2 3" --lease 3s -k K -c "$PARTS"
-	wait_for role_is 2 K follower
-	wait_for role_is 3 K follower
+	parts_on_three_hosts
 	touch go
 	wait_for size_at_least h2.out 4096
 	redis_shutdown
