@@ -40,36 +40,36 @@
 #define PIPE_SIZE	(1 << 20)
 
 struct run {
-	pid_t			 pid;
+	/* Pointers and 64-bit fields first, ints after: no padding holes. */
 	uint64_t		 record;	/* record_add's handle, 0: none */
-	int			 pidfd;
 	struct loop_io		*pid_io;
-	int			 reaped;
-	int			 finished;
-	struct proto_done	 result;
-
-	int			 pipe[2];	/* stdout, stderr; -1 closed */
-	int			 tty;		/* pipe[0]: a terminal's */
 	struct loop_io		*pipe_io[2];
-	int			 errpipe;	/* execve's errno, if it fails */
 	struct loop_io		*err_io;
-	int			 exec_known;	/* errpipe read: child[] */
-	int			 child[2];	/* stage, errno; 0: exec'd */
 	struct spool		*spool;
-	int			 spool_errno;	/* output lost from then on */
-
 	uint64_t		 started;
 	uint64_t		 kill_after_ms;
 	struct loop_timer	*deadline;	/* --run-timeout */
 	struct loop_timer	*killer;	/* SIGKILL after the grace */
-	int			 timed_out;
-	int			 cancelled;
-
-	char			 command[PROTO_COMMAND_MAX + 1];
 	struct run_cbs		 cbs;
 	void			*arg;
 	LIST_ENTRY(run)		 chld;		/* waits for SIGCHLD */
+
+	pid_t			 pid;
+	int			 pidfd;
+	int			 reaped;
+	int			 finished;
+	int			 pipe[2];	/* stdout, stderr; -1 closed */
+	int			 tty;		/* pipe[0]: a terminal's */
+	int			 errpipe;	/* execve's errno, if it fails */
+	int			 exec_known;	/* errpipe read: child[] */
+	int			 child[2];	/* stage, errno; 0: exec'd */
+	int			 spool_errno;	/* output lost from then on */
+	int			 timed_out;
+	int			 cancelled;
 	int			 on_chld;
+
+	struct proto_done	 result;
+	char			 command[PROTO_COMMAND_MAX + 1];
 };
 
 /*
