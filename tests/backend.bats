@@ -849,6 +849,7 @@ hqueued_is() {
 h1 2" ]
 	[ "$(cat q.out)" = "start h1
 end h1" ]
+}
 
 # bridge_pids N: the pids of host N's sfrun-bridge processes, one a line.
 bridge_pids() {
