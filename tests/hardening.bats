@@ -143,6 +143,7 @@ def run_payload(key, argv, env=None, flags=0, umask=0o022):
     if env is None:
         env = ["%s=%s" % kv for kv in os.environ.items()]
     p = struct.pack("=II", flags, umask) + struct.pack("=QQQQ", 0, 0, 5000, 0)
+    p += struct.pack("=II", 0, 0)              # no terminal (--tty)
     for i in range(16):
         try:
             c, m = resource.getrlimit(i)
@@ -709,7 +710,7 @@ case("run one byte short", hello() + frame(RUN, p[:-1]), [cwd], shut=False, want
 p = run_payload("k-nul", marker("nul"))
 case("run with a NUL in the key", hello() + frame(RUN, p.replace(b"k-nul", b"k\0nul", 1)), [cwd], shut=False, want=[HELLO, ERROR])
 p = bytearray(run_payload("k-argc", marker("argc")))
-argc_at = 8 + 32 + 256 + 4 + len("k-argc")
+argc_at = 8 + 32 + 8 + 256 + 4 + len("k-argc")
 for name, argc in (("zero", 0), ("too big", 4), ("huge", 0xffffffff)):
     q = bytearray(p)
     struct.pack_into("=I", q, argc_at, argc)
