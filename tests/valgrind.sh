@@ -13,6 +13,12 @@ chmod 700 "$dir"
 mkdir "$dir/vg" "$dir/tmp"
 export SFRUN_SOCKET="$dir/vg.sock" TMPDIR="$dir/tmp" SFRUN_TMPDIR="$dir/tmp"
 export SFRUN_NO_AUTOSTART=1
+exec </dev/null
+# valgrind keeps its own descriptors just under the open-file limit, and is
+# not made for the near-unbounded limits some containers give: bounded here.
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt 65536 ]; then
+	ulimit -n 65536
+fi
 vg=(valgrind -q --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite
     --trace-children=no --child-silent-after-fork=yes
@@ -48,7 +54,20 @@ if [[ ! -x $client ]]; then
 	echo "not ok 1 - valgrind: no $client (make check builds it)"
 	exit 1
 fi
-sfrun() { "${vg[@]}" "$client" "$@"; }
+# Each memcheck'd call is bounded: a hang is that check's failure (status
+# 137: timeout's KILL), not the end of the whole pass.
+sfrun() { timeout -s KILL 180 "${vg[@]}" "$client" "$@"; }
+
+# reap PID: wait for PID to exit (bounded; then it is killed); its status.
+reap() {
+	local i
+	for i in $(seq 1200); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1"
+}
 
 # bg CMD...: run CMD in the background, remembering its pid in pids.
 pids=()
@@ -159,7 +178,7 @@ if command -v redis-server >/dev/null; then
 	out=$(sfrun --backend "redis://127.0.0.1:$port" -k be -c 'echo "led $SFRUN_FENCE"; exit 4'); rc=$?
 	check "backend: a run led through redis" test "$out/$rc" = "led 1/4"
 	kill "$rpid"
-	wait "$rpid"
+	reap "$rpid"
 	sfrun -q --backend "redis://127.0.0.1:$port" -k be -- true; rc=$?
 	check "backend: redis down, 125" test "$rc" = 125
 	out=$(sfrun -q --backend "redis://127.0.0.1:$port" --fallback local -k be -c 'echo alone' 2>/dev/null); rc=$?
@@ -190,7 +209,7 @@ PY
 out=$(sfrun -k after -- echo alive)
 check "garbage frames, then a normal run" test "$out" = alive
 
-sfrun --stop-server; wait "$spid"; rc=$?
+sfrun --stop-server; reap "$spid"; rc=$?
 check "server exits cleanly (no leak, no invalid access)" test "$rc" = 0
 # Reports are "==pid==" lines; "--pid--" ones are notices (valgrind 3.19
 # does not know pidfd_open, which sends the server down its SIGCHLD path).
