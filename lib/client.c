@@ -195,6 +195,9 @@ client_arm_timeout(const struct client_opts *o)
 	sa.sa_handler = client_alarm;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
+	/* Blocked by whoever started us, the alarm would never ring. */
+	sigaddset(&sa.sa_mask, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_sec = (time_t)(o->timeout_ms / 1000);
 	it.it_value.tv_usec = (suseconds_t)(o->timeout_ms % 1000) * 1000;
@@ -891,7 +894,7 @@ client_jobserver(int cwdfd, int fds[3])
 
 	fds[0] = cwdfd;
 	if (fds_jobserver(getenv("MAKEFLAGS"), &r, &w) == -1 ||
-	    fcntl(r, F_GETFD) == -1 || fcntl(w, F_GETFD) == -1)
+	    !fds_is_jobserver(r, w))
 		return 1;
 	fds[1] = r;
 	fds[2] = w;

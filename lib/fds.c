@@ -90,3 +90,24 @@ fds_jobserver(const char *makeflags, int *r, int *w)
 		return -1;
 	return 0;
 }
+
+/*
+ * Whether r and w are a jobserver: the two ends of one pipe, r open for
+ * reading and w for writing. make 4.3 leaves "--jobserver-auth" in
+ * MAKEFLAGS for a recipe it does not treat as recursive and closes the
+ * pipe there, so the numbers may name anything the recipe opened since;
+ * that is not handed on.
+ */
+int
+fds_is_jobserver(int r, int w)
+{
+	struct stat	sr, sw;
+	int		fr, fw;
+
+	if (fstat(r, &sr) == -1 || fstat(w, &sw) == -1 ||
+	    (fr = fcntl(r, F_GETFL)) == -1 || (fw = fcntl(w, F_GETFL)) == -1)
+		return 0;
+	return S_ISFIFO(sr.st_mode) && sr.st_dev == sw.st_dev &&
+	    sr.st_ino == sw.st_ino && (fr & O_ACCMODE) != O_WRONLY &&
+	    (fw & O_ACCMODE) != O_RDONLY;
+}

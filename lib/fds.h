@@ -4,5 +4,6 @@
 
 void	 fds_std_open(void);
 int	 fds_jobserver(const char *, int *, int *);
+int	 fds_is_jobserver(int, int);
 
 #endif

@@ -266,6 +266,24 @@ two" ]
 	[ $((t1 - t0)) -lt 8000 ]
 }
 
+@test "MAKEFLAGS naming descriptors that are not make's pipe: nothing is passed" {
+	# make 4.3 leaves --jobserver-auth in MAKEFLAGS for a recipe it does
+	# not treat as recursive, and closes the pipe: the numbers may then be
+	# anything the recipe opened. Here 3 is a file and 4 another pipe.
+	start_server
+	(exec 4> >(cat >/dev/null)
+	MAKEFLAGS=' -j2 --jobserver-auth=3,4' timeout 30 "$SFRUN" \
+	    -k js -c 'ls /proc/self/fd | wc -l' 3>stray >fds.out)
+	# 0, 1, 2 and ls's own directory: nothing else reached the command.
+	[ "$(cat fds.out)" = 4 ]
+	# Both ends of a pipe, but the wrong way round, is not one either.
+	(exec 4> >(cat >/dev/null)
+	MAKEFLAGS=' -j2 --jobserver-auth=4,3' timeout 30 "$SFRUN" \
+	    -k js2 -c 'ls /proc/self/fd | wc -l' 3</proc/self/fd/4 \
+	    >fds2.out)
+	[ "$(cat fds2.out)" = 4 ]
+}
+
 # gated_run KEY: a run of KEY (any bytes) in flight until ./go exists.
 gated_run() {
 	spawn "g$RANDOM" "$SFRUN" -k "$1" -c "$(gate go)"

@@ -63,6 +63,23 @@ two_get_all() {
 	[ "$(count_lines count)" -eq 1 ]
 }
 
+@test "-t rings even when whoever started sfrun blocked SIGALRM (as timeout(1) does)" {
+	spawn lead "$SFRUN" -k t -c "echo start; $(gate go); echo end"
+	local lead=$LASTPID
+	wait_for grep -q start lead.out
+	# Blocked in the inherited mask, the alarm would be pending for ever
+	# and the joiner would wait out the run (KILLed here at 30 s: 137).
+	run --separate-stderr timeout -s KILL 30 python3 -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+os.execv(sys.argv[1], sys.argv[1:])' "$SFRUN" -t 0.5 -k t -- true
+	echo "status=$status stderr=[$stderr]"
+	[ "$status" -eq 124 ]
+	[[ "$stderr" == *"--timeout"* ]]
+	touch go
+	reaped "$lead" 0
+}
+
 @test "-t on the leader: it leaves with 124, a joiner still gets everything" {
 	# The leader's timer is long, and fired by hand (SIGALRM, what the
 	# timer sends) once the joiner is in: on a loaded machine a joiner
