@@ -735,17 +735,38 @@ client_result(const struct proto_done *d, uint64_t id)
 	}
 }
 
-/* -v: led, joined or replayed; or -n skipped: which run, its age, waiters. */
+/*
+ * -v: led, joined or replayed; or -n skipped: which run, its age, waiters.
+ * A backend run's notice waits for its role (r): a host that follows
+ * another's run says so, naming that host.
+ */
 static void
 client_verbose(const struct client_opts *o, const struct proto_joined *j,
-    const char *key, int skipped)
+    const struct proto_role *r, const char *key, int skipped)
 {
-	char	age[32], *esc;
+	char	age[32], host[PROTO_HOLDER_MAX + 1], role[PROTO_HOLDER_MAX + 64];
+	char	*esc;
+	const char	*tty;
 
 	if (!o->verbose || o->quiet)
 		return;
 	duration_format(j->age_ms, age, sizeof(age));
 	esc = key_escape(key, strlen(key));
+	tty = j->tty ? ", on a terminal" : (o->flags & RUN_TTY) ?
+	    ", not on a terminal (started without --tty)" : "";
+	role[0] = '\0';
+	if (r != NULL) {
+		proto_holder_host(r->holder, host, sizeof(host));
+		if (r->role == ROLE_LEADER)
+			snprintf(role, sizeof(role), ", for every host "
+			    "(fence %llu)", (unsigned long long)r->gen);
+		else if (r->role == ROLE_FOLLOWER)
+			snprintf(role, sizeof(role), ", following %s's run "
+			    "(fence %llu)", host, (unsigned long long)r->gen);
+		else
+			snprintf(role, sizeof(role), ", on this host alone "
+			    "(Redis unreachable: --fallback local)");
+	}
 	if (skipped)
 		fprintf(stderr, "sfrun: skipped: run %llu (key %s) is in "
 		    "flight, age %s, %u waiter%s (--no-join)\n",
@@ -755,13 +776,17 @@ client_verbose(const struct client_opts *o, const struct proto_joined *j,
 		fprintf(stderr, "sfrun: replayed run %llu (key %s), which "
 		    "ended %s ago\n", (unsigned long long)j->run_id,
 		    esc ? esc : "?", age);
+	else if (r != NULL && r->role == ROLE_FOLLOWER && j->led == JOIN_LED)
+		fprintf(stderr, "sfrun: followed %s's run of key %s "
+		    "(fence %llu) as run %llu, age %s, %u waiter%s%s\n", host,
+		    esc ? esc : "?", (unsigned long long)r->gen,
+		    (unsigned long long)j->run_id, age, j->waiters,
+		    j->waiters == 1 ? "" : "s", tty);
 	else
 		fprintf(stderr, "sfrun: %s run %llu (key %s), age %s, "
-		    "%u waiter%s%s\n", j->led == JOIN_LED ? "led" : "joined",
+		    "%u waiter%s%s%s\n", j->led == JOIN_LED ? "led" : "joined",
 		    (unsigned long long)j->run_id, esc ? esc : "?", age,
-		    j->waiters, j->waiters == 1 ? "" : "s",
-		    j->tty ? ", on a terminal" : (o->flags & RUN_TTY) ?
-		    ", not on a terminal (started without --tty)" : "");
+		    j->waiters, j->waiters == 1 ? "" : "s", role, tty);
 	free(esc);
 }
 
@@ -772,11 +797,12 @@ client_follow(struct client *c, const struct client_opts *o,
 {
 	struct proto_joined	 j;
 	struct proto_done	 d;
+	struct proto_role	 role;
 	struct sink		 sinks[2];
 	const uint8_t		*p;
 	uint32_t		 type, len, stream;
 	uint64_t		 end, pos = 0, id = 0;
-	int			 used, r, spool = -1, joined = 0;
+	int			 used, r, spool = -1, joined = 0, told = 0;
 	char			 text[PROTO_TEXT_MAX + 1];
 
 	sink_init(&sinks[0], STDOUT_FILENO);
@@ -788,7 +814,18 @@ client_follow(struct client *c, const struct client_opts *o,
 				goto bad;
 			joined = 1;
 			id = waiter.id = j.run_id;
-			client_verbose(o, &j, key, 0);
+			/* A backend run's notice waits for its role. */
+			if (o->backend == NULL || j.led == JOIN_REPLAY) {
+				client_verbose(o, &j, NULL, key, 0);
+				told = 1;
+			}
+			break;
+		case MSG_ROLE:
+			if (!joined || proto_decode_role(p, len, &role) == -1)
+				goto bad;
+			if (!told)
+				client_verbose(o, &j, &role, key, 0);
+			told = 1;
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */
@@ -809,11 +846,13 @@ client_follow(struct client *c, const struct client_opts *o,
 		case MSG_DONE:
 			if (!joined || proto_decode_done(p, len, &d) == -1)
 				goto bad;
+			if (!told)	/* ended before its role was known */
+				client_verbose(o, &j, NULL, key, 0);
 			return client_result(&d, id);
 		case MSG_BUSY:
 			if (proto_decode_joined(p, len, &j) == -1 || joined)
 				goto bad;
-			client_verbose(o, &j, key, 1);
+			client_verbose(o, &j, NULL, key, 1);
 			return o->conflict_code;
 		case MSG_ERROR:
 			if (proto_decode_text(p, len, text, sizeof(text)) == -1)
@@ -826,8 +865,11 @@ client_follow(struct client *c, const struct client_opts *o,
 		pbuf_consume(&c->in, (size_t)used);
 	}
 	/* -d: the server hangs up once the command has started. */
-	if (r == 0 && joined && (o->flags & RUN_DETACH))
+	if (r == 0 && joined && (o->flags & RUN_DETACH)) {
+		if (!told)
+			client_verbose(o, &j, NULL, key, 0);
 		return 0;
+	}
 	if (r == 0)
 		client_say("the server on %s exited during the run",
 		    c->path);

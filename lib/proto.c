@@ -105,6 +105,8 @@ proto_limit(uint32_t type)
 		return 32;
 	case MSG_OK:
 		return 4;
+	case MSG_ROLE:
+		return 16 + PROTO_HOLDER_MAX;
 	case MSG_RECORD:
 		return 24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX;
 	}
@@ -475,6 +477,46 @@ proto_decode_joined(const uint8_t *p, uint32_t len, struct proto_joined *m)
 	m->tty = get_u32(&r);
 	return r.bad || r.left != 0 || m->led > JOIN_REPLAY || m->tty > 1 ?
 	    -1 : 0;
+}
+
+int
+proto_encode_role(struct pbuf *b, const struct proto_role *m)
+{
+	size_t	at = frame_begin(b, MSG_ROLE);
+	size_t	n = strnlen(m->holder, sizeof(m->holder));
+	int	f = n > PROTO_HOLDER_MAX ? -1 : 0;
+
+	f |= put_u32(b, m->role);
+	f |= put_u32(b, 0);
+	f |= put_u64(b, m->gen);
+	f |= pbuf_add(b, m->holder, n);
+	return frame_end(b, at, f);
+}
+
+/*
+ * A role: leader or follower with a fence and a holder (1 to
+ * PROTO_HOLDER_MAX bytes, no NUL), or local with neither.
+ */
+int
+proto_decode_role(const uint8_t *p, uint32_t len, struct proto_role *m)
+{
+	struct reader	 r = { p, len, 0 };
+	const char	*s;
+	uint32_t	 pad, n;
+
+	m->role = get_u32(&r);
+	pad = get_u32(&r);
+	m->gen = get_u64(&r);
+	n = r.bad ? 0 : (uint32_t)r.left;
+	if (r.bad || pad != 0 || n > PROTO_HOLDER_MAX ||
+	    (s = get_bytes(&r, n)) == NULL || memchr(s, '\0', n) != NULL)
+		return -1;
+	memcpy(m->holder, s, n);
+	m->holder[n] = '\0';
+	if (m->role == ROLE_LOCAL)
+		return m->gen == 0 && n == 0 ? 0 : -1;
+	return (m->role == ROLE_LEADER || m->role == ROLE_FOLLOWER) &&
+	    m->gen != 0 && n != 0 ? 0 : -1;
 }
 
 int

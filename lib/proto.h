@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_VERSION	3
+#define PROTOCOL_VERSION	4
 #define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
 
 #define PROTO_HEADER_SIZE	8
@@ -70,6 +70,8 @@ enum msg_type {
 	MSG_LEAVE,		/* c→s: empty; a waiter gives up (--timeout)
 				   and is told what became of the run */
 	MSG_RECORD,		/* a run's record file: struct proto_record */
+	MSG_ROLE,		/* s→c: struct proto_role; a backend run's
+				   role, once the election has said it */
 	MSG_TYPE_MAX
 };
 
@@ -137,6 +139,17 @@ struct proto_joined {
 	uint32_t	 waiters;	/* including this one */
 	uint32_t	 tty;		/* 1: the run is on a pseudo-terminal */
 };
+/*
+ * What this host does in a backend run: leads it for every host, follows
+ * the run of the lease's holder, or runs alone (--fallback local: gen 0 and
+ * no holder).
+ */
+struct proto_role {
+	uint32_t	 role;		/* ROLE_LEADER, _FOLLOWER, _LOCAL */
+	uint64_t	 gen;		/* the fence */
+	char		 holder[PROTO_HOLDER_MAX + 1];	/* host:pid:nonce */
+};
+
 #define JOIN_JOINED	0	/* joined a run in flight */
 #define JOIN_LED	1	/* this request started the run */
 #define JOIN_REPLAY	2	/* the run has ended: its result, lingering */
@@ -239,6 +252,8 @@ int	 proto_decode_status_run(const uint8_t *, uint32_t,
 int	 proto_encode_counters(struct pbuf *, const struct proto_counters *);
 int	 proto_decode_counters(const uint8_t *, uint32_t,
 	    struct proto_counters *);
+int	 proto_encode_role(struct pbuf *, const struct proto_role *);
+int	 proto_decode_role(const uint8_t *, uint32_t, struct proto_role *);
 int	 proto_encode_record(struct pbuf *, const struct proto_record *);
 int	 proto_decode_record(const uint8_t *, uint32_t, struct proto_record *);
 int	 proto_encode_u32(struct pbuf *, uint32_t, uint32_t);

@@ -126,6 +126,7 @@ struct conn {
 	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
+	int			 role_sent;	/* a backend run's role */
 	int			 detach;	/* -d: told when it started */
 
 	TAILQ_ENTRY(conn)	 entry;
@@ -427,6 +428,7 @@ flight_side_cb(int fd, uint32_t events, void *arg)
 	struct flight	*f = arg;
 	char		*line, *nl;
 	ssize_t		 n;
+	uint32_t	 role = f->role;
 
 	(void)events;
 	for (;;) {
@@ -448,6 +450,14 @@ flight_side_cb(int fd, uint32_t events, void *arg)
 			line = (char *)f->reports.data + f->reports.off;
 			flight_report(f, line);
 			pbuf_consume(&f->reports, (size_t)(nl - line) + 1);
+		}
+		/*
+		 * The waiters hear of a new role at once; at the end they
+		 * hear of it with the rest, once every line is read.
+		 */
+		if (f->role != role && !run_finished(f->run)) {
+			role = f->role;
+			flight_output(f);
 		}
 		if (n <= 0 || pbuf_used(&f->reports) > PROTO_TEXT_MAX) {
 			flight_side_close(f);
@@ -622,7 +632,25 @@ conn_fail(struct conn *c, const char *msg)
 	c->state = CONN_CLOSING;
 }
 
-/* Queue announcements of new output, or the end once all is announced. */
+/* Tell c what this host does in f's backend run (for -v). */
+static void
+conn_role(struct conn *c, const struct flight *f)
+{
+	struct proto_role	r;
+
+	memset(&r, 0, sizeof(r));
+	r.role = f->role;
+	if (f->role != ROLE_LOCAL) {
+		r.gen = f->gen;
+		strlcpy(r.holder, f->holder, sizeof(r.holder));
+	}
+	proto_encode_role(&c->out, &r);
+}
+
+/*
+ * Queue a backend run's role once it is known, then announcements of new
+ * output, or the end once all is announced.
+ */
 static void
 conn_fill(struct conn *c)
 {
@@ -644,6 +672,10 @@ conn_fill(struct conn *c)
 		if (run_exec_state(f->run) > 0)
 			c->state = CONN_CLOSING;
 		return;
+	}
+	if (!c->role_sent && f->role >= ROLE_LEADER) {
+		conn_role(c, f);
+		c->role_sent = 1;
 	}
 	sp = run_spool(f->run);
 	n = spool_segments(sp);

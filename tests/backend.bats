@@ -97,6 +97,28 @@ leak_loop() {
 	[ "$(cat count)" = h1 ]
 }
 
+@test "-v names each host's part: the leader leads for every host, a follower host names the host it follows" {
+	start_hosts 1 2
+	lead 1 vk -v -k vk -c "$HCMD"
+	hspawn h2 2 -v -k vk -c "$HCMD"
+	local p2=$LASTPID
+	wait_for follows 2 vk
+	# A second caller on the follower host joins that host's run.
+	hspawn h2b 2 -v -k vk -c "$HCMD"
+	local p2b=$LASTPID
+	wait_for grep -q following h2b.err
+	touch go.h1
+	reaped "$LEADER" 21
+	reaped "$p2" 21
+	reaped "$p2b" 21
+	cat h1.err h2.err h2b.err
+	grep -q '^sfrun: led run [0-9]* (key vk), .*, for every host (fence 1)$' h1.err
+	grep -q "^sfrun: followed h1's run of key vk (fence 1) as run [0-9]*, " h2.err
+	grep -q "^sfrun: joined run [0-9]* (key vk), .*, following h1's run (fence 1)$" h2b.err
+	[ "$(grep -c '^sfrun: ' h2.err)" = 1 ]
+	! grep -q led h2.err
+}
+
 # --- leader killed -----------------------------------------------------------
 
 @test "leader killed: the followers exit 75 within lease + block time" {

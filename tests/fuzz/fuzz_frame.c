@@ -288,6 +288,29 @@ frame_record(const uint8_t *p, uint32_t len)
 	pbuf_free(&b);
 }
 
+/* A backend run's role: decoded strictly, and encoded back the same. */
+static void
+frame_role(const uint8_t *p, uint32_t len)
+{
+	struct proto_role	 m, m2;
+	struct pbuf		 b = { 0 };
+	const uint8_t		*q;
+	uint32_t		 qlen;
+
+	if (proto_decode_role(p, len, &m) == -1)
+		return;
+	MUST(m.role == ROLE_LEADER || m.role == ROLE_FOLLOWER ||
+	    m.role == ROLE_LOCAL);
+	MUST(strlen(m.holder) == len - 16);
+	MUST((m.role == ROLE_LOCAL) == (m.gen == 0 && m.holder[0] == '\0'));
+	MUST(proto_encode_role(&b, &m) == 0);
+	q = again(&b, MSG_ROLE, p, len, 1, &qlen);
+	MUST(proto_decode_role(q, qlen, &m2) == 0);
+	MUST(m2.role == m.role && m2.gen == m.gen &&
+	    strcmp(m2.holder, m.holder) == 0);
+	pbuf_free(&b);
+}
+
 /* The payload length a frame header announces. */
 static uint32_t
 header_len(const uint8_t *data)
@@ -374,6 +397,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case MSG_RECORD:
 			frame_record(p, len);
+			break;
+		case MSG_ROLE:
+			frame_role(p, len);
 			break;
 		}
 		data += n;

@@ -1447,6 +1447,63 @@ mutate(uint8_t *buf, uint32_t len, size_t cap)
 }
 
 /* Random bytes and damaged frames through every decoder: -1 or sane. */
+/* MSG_ROLE: each role round trips; what is not a role is refused. */
+static void
+test_role(void)
+{
+	struct pbuf		b = { 0 };
+	struct proto_role	r, d;
+	uint8_t			buf[16 + PROTO_HOLDER_MAX + 1];
+	uint32_t		u;
+	long			n;
+
+	memset(&r, 0, sizeof(r));
+	r.role = ROLE_FOLLOWER;
+	r.gen = 41;
+	strlcpy(r.holder, "build-7:4242:0123abcd", sizeof(r.holder));
+	CHECK(proto_encode_role(&b, &r) == 0, "role: encoded");
+	n = only_frame(&b, MSG_ROLE, buf, sizeof(buf));
+	memset(&d, 0, sizeof(d));
+	CHECK(n == 16 + 21 && proto_decode_role(buf, (uint32_t)n, &d) == 0 &&
+	    d.role == ROLE_FOLLOWER && d.gen == 41 &&
+	    strcmp(d.holder, r.holder) == 0, "role: a follower round trips");
+	CHECK(proto_decode_role(buf, 15, &d) == -1, "role: a cut header refused");
+	buf[20] = '\0';
+	CHECK(proto_decode_role(buf, (uint32_t)n, &d) == -1,
+	    "role: a NUL in the holder refused");
+	CHECK(proto_decode_role(buf, 16, &d) == -1,
+	    "role: a follower with no holder refused");
+	u = ROLE_PENDING;
+	memcpy(buf, &u, 4);
+	CHECK(proto_decode_role(buf, 16, &d) == -1,
+	    "role: pending is not a role to tell");
+	u = ROLE_LOCAL;
+	memcpy(buf, &u, 4);
+	CHECK(proto_decode_role(buf, 16, &d) == -1,
+	    "role: local with a fence refused");
+	memset(buf + 8, 0, 8);
+	CHECK(proto_decode_role(buf, 16, &d) == 0 && d.role == ROLE_LOCAL &&
+	    d.holder[0] == '\0', "role: local, no fence, no holder");
+	u = 1;
+	memcpy(buf + 4, &u, 4);
+	CHECK(proto_decode_role(buf, 16, &d) == -1,
+	    "role: a non-zero pad refused");
+	pbuf_free(&b);
+	memset(r.holder, 'h', PROTO_HOLDER_MAX);
+	r.holder[PROTO_HOLDER_MAX] = '\0';
+	r.role = ROLE_LEADER;
+	CHECK(proto_encode_role(&b, &r) == 0 &&
+	    (n = only_frame(&b, MSG_ROLE, buf, sizeof(buf))) ==
+	    16 + PROTO_HOLDER_MAX && proto_decode_role(buf, (uint32_t)n, &d) ==
+	    0 && strlen(d.holder) == PROTO_HOLDER_MAX,
+	    "role: the longest holder round trips");
+	pbuf_free(&b);
+	memset(r.holder, 'h', sizeof(r.holder));
+	CHECK(proto_encode_role(&b, &r) == -1,
+	    "role: a holder without its end refused");
+	pbuf_free(&b);
+}
+
 /* MSG_RECORD: a round trip, and what a damaged record file must not pass. */
 static void
 test_record(void)
@@ -1515,6 +1572,7 @@ test_fuzz(void)
 	static struct proto_done	 done;
 	struct proto_run		 run;
 	struct proto_joined		 joined;
+	struct proto_role		 role;
 	struct proto_counters		 counters;
 	struct pbuf			 b = { 0 };
 	const uint8_t			*p;
@@ -1524,7 +1582,7 @@ test_fuzz(void)
 	uint64_t			 end;
 	long				 seedlen[8];
 	int				 i, n, rc;
-	int				 odd[10] = { 0 }, runs_ok = 0;
+	int				 odd[11] = { 0 }, runs_ok = 0;
 
 	/* Valid payloads to damage. */
 	sample_backend(&run);
@@ -1616,6 +1674,11 @@ test_fuzz(void)
 		rc = proto_decode_text(buf, len, text, sizeof(text));
 		odd[8] |= rc != 0 && rc != -1;
 		odd[8] |= rc == 0 && strlen(text) != len;
+		rc = proto_decode_role(buf, len, &role);
+		odd[10] |= rc != 0 && rc != -1;
+		odd[10] |= rc == 0 && (len < 16 ||
+		    strlen(role.holder) != len - 16 || role.role < ROLE_LEADER ||
+		    role.role > ROLE_LOCAL);
 
 		/* The same bytes as a stream of frames. */
 		errstr = NULL;
@@ -1637,6 +1700,7 @@ test_fuzz(void)
 	CHECK(!odd[7], "fuzz: u32 decoder returns -1 or 0 on 4 bytes");
 	CHECK(!odd[8], "fuzz: text decoder returns -1 or a whole string");
 	CHECK(!odd[9], "fuzz: proto_next returns -1, 0 or a sane frame");
+	CHECK(!odd[10], "fuzz: role decoder returns -1 or a whole holder");
 }
 
 int
@@ -1654,6 +1718,7 @@ main(void)
 	test_status_run();
 	test_text();
 	test_record();
+	test_role();
 	test_fuzz();
 	test_encode_after_consume();	/* last: ASan stops at its bug */
 	return unit_done();
