@@ -15,9 +15,10 @@ export SFRUN_SOCKET="$dir/vg.sock" TMPDIR="$dir/tmp" SFRUN_TMPDIR="$dir/tmp"
 export SFRUN_NO_AUTOSTART=1
 exec </dev/null
 # valgrind keeps its own descriptors just under the open-file limit, and is
-# not made for the near-unbounded limits some containers give: bounded here.
-if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt 65536 ]; then
-	ulimit -n 65536
+# not made for the near-unbounded limits some containers give (2^30): each
+# process it runs would carry a descriptor table that size. Bounded here.
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt 4096 ]; then
+	ulimit -n 4096
 fi
 vg=(valgrind -q --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite
