@@ -111,6 +111,7 @@ struct bridge {
 	char			 value[PROTO_HOLDER_MAX + 32];	/* of the lease */
 	char			 holder[PROTO_HOLDER_MAX + 1];
 	char			 stream[700];
+	uint64_t		 deadline;	/* --run-timeout; 0: none */
 };
 
 /* Write all of buf to fd; a reader gone (EPIPE) is not an error here. */
@@ -782,12 +783,28 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 	const char	*argv[8] = { "XREAD", "COUNT", STR(READ_COUNT), "BLOCK",
 			    STR(REDIS_BLOCK_MS), "STREAMS", b->stream, last };
 	const char	*get[2] = { "GET", b->lease };
+	char		 block[32];
 	redisReply	*r;
+	uint64_t	 ms, now;
 	int		 drained = 0, same;
 
 	for (;;) {
+		/*
+		 * This host's --run-timeout ends its part: the run goes on
+		 * where it is led, for the hosts still following it.
+		 */
+		ms = drained ? 1 : REDIS_BLOCK_MS;
+		if (b->deadline != 0) {
+			if ((now = loop_now()) >= b->deadline) {
+				bridge_report(b, "end timeout 0");
+				_exit(124);
+			}
+			if (b->deadline - now < ms)
+				ms = b->deadline - now;
+		}
 		/* BLOCK 0 would wait forever: a drain blocks 1 ms. */
-		argv[4] = drained ? "1" : STR(REDIS_BLOCK_MS);
+		snprintf(block, sizeof(block), "%llu", (unsigned long long)ms);
+		argv[4] = block;
 		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 8, argv);
 		if (r == NULL)
 			bridge_end(b, 75, "lost contact with redis while "
@@ -905,6 +922,8 @@ bridge_main(int argc, char *argv[])
 	if (bridge_config(&b, cause, sizeof(cause)) == -1)
 		bridge_end(&b, 125, "%s", cause);
 	bridge_names(&b);
+	if (b.req.run_timeout_ms > 0)
+		b.deadline = loop_now() + b.req.run_timeout_ms;
 	setproctitle("-sfrun-bridge %s", b.key);
 	b.redis = redis_open(&b.url, b.req.password, cause, sizeof(cause),
 	    &refused);

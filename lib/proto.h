@@ -99,7 +99,9 @@ enum done_how {
 	DONE_EXITED = 1,	/* value: exit code */
 	DONE_SIGNALED,		/* value: signal number */
 	DONE_EXEC_FAILED,	/* value: errno of execve */
-	DONE_TIMED_OUT,		/* value: signal that ended it */
+	DONE_TIMED_OUT,		/* value: signal that ended it; 0: this
+				   host stopped following it (its own
+				   --run-timeout) */
 	DONE_FAILED,		/* text: what failed in the server */
 	DONE_LOST		/* text: the leader on another host was lost */
 };

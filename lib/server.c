@@ -364,7 +364,8 @@ flight_side_close(struct flight *f)
 
 /*
  * One line from a bridge: "role leader|follower GEN HOLDER", "role local",
- * "end failed|lost TEXT" or "end timeout SIGNAL". Anything else is logged
+ * "end failed|lost TEXT" or "end timeout SIGNAL" (0: this host stopped
+ * following at its --run-timeout). Anything else is logged
  * and ignored: the bridge is our own program, but not trusted to be right.
  */
 static void
@@ -399,8 +400,10 @@ flight_report(struct flight *f, char *line)
 	if (strcmp(word, "end") == 0 && rest != NULL) {
 		word = strsep(&rest, " ");
 		memset(&f->end, 0, sizeof(f->end));
+		/* Signal 0: a follower host stopped following at its time. */
 		if (strcmp(word, "timeout") == 0 && rest != NULL &&
-		    (n = strtonum(rest, 1, NSIG - 1, &errstr)) != 0) {
+		    ((n = strtonum(rest, 0, NSIG - 1, &errstr)) != 0 ||
+		    errstr == NULL)) {
 			f->end.how = DONE_TIMED_OUT;
 			f->end.value = (int32_t)n;
 		} else if (strcmp(word, "failed") == 0 && rest != NULL)

@@ -119,6 +119,27 @@ leak_loop() {
 	! grep -q led h2.err
 }
 
+@test "a follower host's --run-timeout ends its callers with 124 at its time; the run goes on for the others" {
+	start_hosts 1 2 3
+	lead 1 rt -k rt -c "$HCMD"
+	follow "3" rt -k rt -c "$HCMD"
+	local p3=${PIDS[0]}
+	local t0 t1
+	t0=$(now_ms)
+	hrun 2 --run-timeout 1 -k rt -c "$HCMD"
+	t1=$(now_ms)
+	echo "took $((t1 - t0))ms"
+	[ "$status" -eq 124 ]
+	[[ "$stderr" == *"--run-timeout"*"stopped following"* ]]
+	[ $((t1 - t0)) -lt 30000 ]
+	# Nothing of host 2's ended the run: the leader and host 3 go on.
+	[ "$(role_is 1 rt leader && echo yes)" = yes ]
+	touch go.h1
+	reaped "$LEADER" 21
+	reaped "$p3" 21
+	[ "$(wc -l <count)" -eq 1 ]
+}
+
 # --- leader killed -----------------------------------------------------------
 
 @test "leader killed: the followers exit 75 within lease + block time" {
