@@ -17,6 +17,16 @@ SIGDFL=(python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])')
 
+# scaled N M: N in the plain build, M under the sanitizers, where every call
+# is several times slower and a few hundred calls find a memory error as
+# surely as a thousand do.
+scaled() {
+	case $BUILD in
+	*/sanitize) echo "$2" ;;
+	*) echo "$1" ;;
+	esac
+}
+
 # Pids of a test's background processes; teardown kills those still alive.
 BGPIDS=()
 # Gate files (names in $WORK) teardown creates to release gated commands.

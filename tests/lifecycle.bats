@@ -200,17 +200,18 @@ open(sys.argv[2] + "/junk", "wb").write(b"not a record")' "$$" "$SFRUN_SOCKET.ru
 	cp "$SFRUN" bin/sfrun
 	printf '#!/bin/sh\nexec %s "$@" -i 15ms\n' "$SFRUND" >bin/sfrund
 	chmod +x bin/sfrund
-	python3 - "$WORK/bin/sfrun" <<'PY'
+	python3 - "$WORK/bin/sfrun" "$(scaled 300 100)" <<'PY'
 import random, subprocess, sys, time
 bad = 0
-for i in range(300):
+calls = int(sys.argv[2])
+for i in range(calls):
     time.sleep(random.choice([0, 0.005, 0.01, 0.014, 0.015, 0.016, 0.02, 0.03]))
     p = subprocess.run([sys.argv[1], "-k", "k%d" % (i % 7), "--", "echo", "ok"],
                        capture_output=True, timeout=60)
     if p.returncode != 0 or p.stdout != b"ok\n":
         bad += 1
         print("call %d: rc=%d out=%r err=%r" % (i, p.returncode, p.stdout, p.stderr))
-print("%d of 300 failed" % bad)
+print("%d of %d failed" % (bad, calls))
 sys.exit(bad != 0)
 PY
 }
