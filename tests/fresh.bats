@@ -180,3 +180,27 @@ term" ]
 	touch go1 go2
 	reaped "$p0" 0
 }
+
+@test "--fresh: a caller queued when the server hands over gets the next run, which starts after the first ended" {
+	local p0
+	in_flight h
+	p0=$LASTPID
+	spawn q "$SFRUN" --fresh -k h -c "$CMD"
+	local q=$LASTPID
+	wait_for queued_is h 1
+	run timeout 30 "$SFRUN" --stop-server
+	[ "$status" -eq 0 ]
+	# The queued caller starts over with the server that takes over,
+	# which waits for the old server's run of the key to end.
+	touch go1
+	reaped "$p0" 0
+	[ "$(cat first.out)" = "run 1" ]
+	wait_for grep -q 'start 2' log
+	touch go2
+	reaped "$q" 0
+	[ "$(cat q.out)" = "run 2" ]
+	[ "$(cat log)" = "start 1
+end 1
+start 2
+end 2" ]
+}
