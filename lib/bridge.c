@@ -16,9 +16,7 @@
  * sfrun(1).
  */
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,11 +35,10 @@
 #include "compat.h"
 #include "loop.h"
 #include "proto.h"
-#include "pty.h"
 #include "redis.h"
 #include "redisurl.h"
 #include "run.h"
-#include "sig.h"
+#include "sock.h"
 
 #define CHUNK_MAX	65536	/* bytes in one o or e entry */
 #define READ_COUNT	16	/* entries per XREAD: a reply of at most 1 MiB */
@@ -84,18 +81,19 @@ static const char finish_lua[] =
 "end\n"
 "return 0\n";
 
-/* How a run ended, as the x record says it. */
-enum outcome { OUT_EXIT = 1, OUT_SIGNAL, OUT_TIMEOUT };
 
 struct bridge {
 	struct proto_run	 req;
 	struct pbuf		 cfg;		/* req points into it */
+	struct pbuf		 in;		/* from the server */
+	size_t			 used;		/* of in: the last frame */
 	char		       **argv;		/* the command */
 	char			 key[PROTO_KEY_MAX + 1];
 	char			 command[PROTO_COMMAND_MAX + 1];
 	struct redis_url	 url;
 	struct redis		*redis;
 	int			 side;
+	int			 sigfd;		/* SIGTERM */
 
 	char			 host[256];
 	char			 owner[PROTO_HOLDER_MAX + 1];	/* host:pid:nonce */
@@ -132,71 +130,87 @@ bridge_write(int fd, const void *buf, size_t len)
 	}
 }
 
-/* Write one line: prefix, then the message cut at any newline. */
+/* Send one frame to the server; lost if the server is gone. */
 static void
-bridge_vline(int fd, const char *prefix, const char *fmt, va_list ap)
+bridge_send(struct bridge *b, struct pbuf *frame)
 {
-	char	line[PROTO_TEXT_MAX];
-	size_t	n;
-
-	n = strlcpy(line, prefix, sizeof(line));
-	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	n = strlen(line);
-	line[n++] = '\n';
-	bridge_write(fd, line, n);
+	bridge_write(b->side, frame->data + frame->off, pbuf_used(frame));
+	pbuf_free(frame);
 }
 
-/* A line on the server's side channel. Lost if the server is gone. */
+/* Tell the server the part this host plays. */
 static void
-bridge_report(struct bridge *b, const char *fmt, ...)
+bridge_role(struct bridge *b, uint32_t role)
 {
-	va_list	ap;
+	struct proto_role	r;
+	struct pbuf		f = { 0 };
 
-	va_start(ap, fmt);
-	bridge_vline(b->side, "", fmt, ap);
-	va_end(ap);
+	memset(&r, 0, sizeof(r));
+	r.role = role;
+	if (role != ROLE_LOCAL) {
+		r.gen = b->gen;
+		strlcpy(r.holder, b->holder, sizeof(r.holder));
+	}
+	proto_encode_role(&f, &r);
+	bridge_send(b, &f);
+}
+
+/* Tell the server how this host's part ended, and exit. */
+static void __attribute__((noreturn))
+bridge_done(struct bridge *b, uint32_t how, int value, const char *text)
+{
+	struct proto_done	d;
+	struct pbuf		f = { 0 };
+
+	memset(&d, 0, sizeof(d));
+	d.how = how;
+	d.value = value;
+	if (text != NULL)
+		strlcpy(d.text, text, sizeof(d.text));
+	proto_encode_done(&f, &d);
+	bridge_send(b, &f);
+	_exit(0);
 }
 
 /* A line of sfrun's own on this host's stderr (the waiters see it). */
 static void
 bridge_say(const char *fmt, ...)
 {
+	char	line[PROTO_TEXT_MAX];
 	va_list	ap;
+	size_t	n;
 
+	n = strlcpy(line, "sfrun: ", sizeof(line));
 	va_start(ap, fmt);
-	bridge_vline(STDERR_FILENO, "sfrun: ", fmt, ap);
+	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
+	line[strcspn(line, "\n")] = '\0';
+	n = strlen(line);
+	line[n++] = '\n';
+	bridge_write(STDERR_FILENO, line, n);
 }
 
-/* End as failed (125) or lost (75): tell the server why, and exit. */
+/* End as failed (DONE_FAILED) or lost (DONE_LOST), saying why. */
 static void __attribute__((noreturn))
-bridge_end(struct bridge *b, int code, const char *fmt, ...)
+bridge_end(struct bridge *b, uint32_t how, const char *fmt, ...)
 {
-	char	text[PROTO_TEXT_MAX - 32];
+	char	text[PROTO_TEXT_MAX];
 	va_list	ap;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	bridge_report(b, "end %s %s", code == 75 ? "lost" : "failed", text);
-	_exit(code);
+	text[strcspn(text, "\n")] = '\0';
+	bridge_done(b, how, 0, text);
 }
 
-/* Leave as the run ended. */
-static void __attribute__((noreturn))
-bridge_exit(struct bridge *b, enum outcome how, int value)
+/* Has the server asked this bridge to leave (SIGTERM, kept blocked)? */
+static int
+bridge_cancelled(void)
 {
-	switch (how) {
-	case OUT_EXIT:
-		_exit(value & 0xff);
-	case OUT_SIGNAL:
-		_exit(sig_raise(value));
-	case OUT_TIMEOUT:
-		bridge_report(b, "end timeout %d", value);
-		_exit(124);
-	}
-	_exit(125);
+	sigset_t	set;
+
+	return sigpending(&set) == 0 && sigismember(&set, SIGTERM) == 1;
 }
 
 static int
@@ -205,38 +219,71 @@ reply_is(const redisReply *r, int type)
 	return r != NULL && r->type == type;
 }
 
-/* Read the request the server wrote on the side channel: one MSG_RUN. */
+/*
+ * The next frame from the server, waiting for it; descriptors that came
+ * with it in fds (up to 2, the rest closed). 0 when the server has gone.
+ */
+static int
+bridge_next(struct bridge *b, uint32_t *type, const uint8_t **payload,
+    uint32_t *plen, int *fds, int *nfds, const char **errstr)
+{
+	int	got[SOCK_MAXFDS], ngot = 0, used, i;
+	ssize_t	n;
+
+	for (;;) {
+		if (b->used > 0) {
+			pbuf_consume(&b->in, b->used);
+			b->used = 0;
+		}
+		used = proto_next(b->in.data + b->in.off, pbuf_used(&b->in),
+		    type, payload, plen, errstr);
+		if (used == -1)
+			return 0;
+		if (used > 0) {
+			b->used = (size_t)used;
+			return 1;
+		}
+		if (pbuf_reserve(&b->in, 65536) == -1) {
+			*errstr = strerror(errno);
+			return 0;
+		}
+		n = sock_recv(b->side, b->in.data + b->in.len, b->in.cap -
+		    b->in.len, got, &ngot);
+		for (i = 0; i < ngot; i++) {
+			if (nfds != NULL && *nfds < 2)
+				fds[(*nfds)++] = got[i];
+			else
+				close(got[i]);
+		}
+		ngot = 0;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*errstr = n == 0 ? "the server has gone" :
+			    strerror(errno);
+			return 0;
+		}
+		b->in.len += (size_t)n;
+	}
+}
+
+/* Read the request the server sent first: one MSG_RUN. */
 static int
 bridge_config(struct bridge *b, char *cause, size_t clen)
 {
 	const uint8_t	*payload = NULL;
 	const char	*errstr = "no request";
 	uint32_t	 type = 0, plen = 0;
-	ssize_t		 n;
-	int		 got;
 
-	while ((got = proto_next(b->cfg.data, b->cfg.len, &type, &payload,
-	    &plen, &errstr)) == 0) {
-		if (pbuf_reserve(&b->cfg, 65536) == -1) {
-			errstr = strerror(errno);
-			break;
-		}
-		n = read(b->side, b->cfg.data + b->cfg.len,
-		    b->cfg.cap - b->cfg.len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			errstr = n == 0 ? "no request" : strerror(errno);
-			break;
-		}
-		b->cfg.len += (size_t)n;
-	}
-	if (got <= 0 || type != MSG_RUN ||
-	    proto_decode_run(payload, plen, &b->req, &errstr) == -1 ||
+	/* Kept apart from what is read later: req points into it. */
+	if (!bridge_next(b, &type, &payload, &plen, NULL, NULL, &errstr) ||
+	    type != MSG_RUN || pbuf_add(&b->cfg, payload, plen) == -1 ||
+	    proto_decode_run(b->cfg.data, plen, &b->req, &errstr) == -1 ||
 	    b->req.url == NULL) {
 		snprintf(cause, clen, "bridge: bad request: %s", errstr);
 		return -1;
 	}
+	explicit_bzero(b->in.data, b->in.cap);	/* a password, maybe */
 	memcpy(b->key, b->req.key, b->req.keylen);
 	b->key[b->req.keylen] = '\0';
 	if (redisurl_parse(b->req.url, &b->url, &errstr) == -1) {
@@ -350,16 +397,16 @@ bridge_acquire(struct bridge *b)
 	b->asked_at = loop_now();
 	r = redis_strv(b->redis, b->asked_at + b->req.lease_ms, 15, argv);
 	if (r == NULL)
-		bridge_end(b, 125, "%s", redis_error(b->redis));
+		bridge_end(b, DONE_FAILED, "%s", redis_error(b->redis));
 	if (r->type == REDIS_REPLY_ERROR)
-		bridge_end(b, 125, "redis refused to take the lease of %s: %s",
+		bridge_end(b, DONE_FAILED, "redis refused to take the lease of %s: %s",
 		    b->lease, r->str);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    !reply_is(r->element[0], REDIS_REPLY_INTEGER) ||
 	    !reply_is(r->element[1], REDIS_REPLY_STRING) ||
 	    bridge_parse_value(b, r->element[1]->str, r->element[1]->len) ==
 	    -1)
-		bridge_end(b, 125, "the lease %s holds something that is not "
+		bridge_end(b, DONE_FAILED, "the lease %s holds something that is not "
 		    "sfrun's", b->lease);
 	/*
 	 * A command sent again after a lost reply may find the lease its
@@ -368,8 +415,6 @@ bridge_acquire(struct bridge *b)
 	mine = r->element[0]->integer == 1 ||
 	    strcmp(b->holder, b->owner) == 0;
 	freeReplyObject(r);
-	bridge_report(b, "role %s %llu %s", mine ? "leader" : "follower",
-	    (unsigned long long)b->gen, b->holder);
 	return mine;
 }
 
@@ -499,124 +544,130 @@ lead_copy(struct lead *l, int fd, int stream)
 }
 
 /*
- * In the child: its own process group (the bridge signals it as a whole),
- * killed if the bridge dies, the bridge's signal state undone; then exec.
+ * Give the lease back if it is still ours, the stream left to linger: the
+ * end of a run led here, or of a lead given up (cancelled, the server
+ * gone), which the hosts that follow see as a lost leader.
  */
-static void __attribute__((noreturn))
-lead_child(struct bridge *b, pid_t bridge, int out, int err, int errfd)
+static void
+lead_finish(struct lead *l)
 {
-	sigset_t	none;
-	int		saved;
+	if (l->b->gen != 0 && l->b->value[0] != '\0')
+		lead_script(l, finish_lua, l->b->req.backend_linger_ms, 0,
+		    loop_now() + l->b->req.lease_ms);
+}
 
-	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != bridge)	/* it died before that took hold */
-		_exit(125);
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(out, STDOUT_FILENO) == -1 || dup2(err, STDERR_FILENO) == -1)
-		_exit(125);
-	execvp(b->argv[0], b->argv);
-	saved = errno;
-	(void)write(errfd, &saved, sizeof(saved));
-	_exit(saved == ENOENT ? 127 : 126);
+/* The x record of the command's end, and what the other hosts print. */
+static void
+lead_outcome(struct lead *l, const struct proto_done *d)
+{
+	char	x[32], msg[PROTO_TEXT_MAX + 64];
+	int	n = 0;
+
+	switch (d->how) {
+	case DONE_EXITED:
+		snprintf(x, sizeof(x), "exit:%d", d->value & 0xff);
+		break;
+	case DONE_SIGNALED:
+		snprintf(x, sizeof(x), "signal:%d", d->value);
+		break;
+	case DONE_TIMED_OUT:
+		snprintf(x, sizeof(x), "timeout:%d", d->value);
+		break;
+	case DONE_EXEC_FAILED:
+		/* Said the same way on every other host as here. */
+		n = snprintf(msg, sizeof(msg), "sfrun: %s: %s\n",
+		    l->b->argv[0], strerror(d->value));
+		snprintf(x, sizeof(x), "exit:%d", d->value == ENOENT ? 127 :
+		    126);
+		break;
+	default:
+		n = snprintf(msg, sizeof(msg), "sfrun: run %s failed on %s: "
+		    "%s\n", l->b->key, l->b->host, d->text);
+		snprintf(x, sizeof(x), "exit:125");
+		break;
+	}
+	if (n > 0 && (size_t)n < sizeof(msg))
+		lead_append(l, "e", msg, (size_t)n);
+	lead_append(l, "x", x, strlen(x));
 }
 
 /*
- * Lead: run the command, publish its output when there is a stream
- * (publish is 0 for --fallback local), keep the lease, end the stream.
+ * One frame from the server while leading: MSG_LEAD (the read ends of the
+ * command's output, which the server started) or MSG_DONE (how it ended,
+ * or why it could not start). -1 if the server has gone or said something
+ * else.
+ */
+static int
+lead_frame(struct lead *l, struct pollfd *pfd, struct proto_done *d,
+    int *done)
+{
+	const uint8_t	*payload;
+	const char	*errstr;
+	uint32_t	 type, plen, streams;
+	int		 fds[2], nfds = 0, i;
+
+	if (!bridge_next(l->b, &type, &payload, &plen, fds, &nfds, &errstr))
+		return -1;
+	if (type == MSG_LEAD && pfd[0].fd == -1 &&
+	    proto_decode_u32(payload, plen, &streams) == 0 &&
+	    (streams == 1 || streams == 2) && (uint32_t)nfds == streams) {
+		for (i = 0; i < nfds; i++) {
+			fcntl(fds[i], F_SETFL, O_NONBLOCK);
+			pfd[i].fd = fds[i];
+		}
+		return 0;
+	}
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (type == MSG_DONE && proto_decode_done(payload, plen, d) == 0) {
+		*done = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Lead: the server runs the command and hands this bridge its output,
+ * which it copies to this host's waiters and, when there is a stream
+ * (publish is 0 for --fallback local), into Redis, keeping the lease
+ * meanwhile. Once the server says how the command ended, the output left
+ * in the pipes is taken (never waited for: a descendant may hold them) and
+ * the stream ended. SIGTERM (the server wants it gone) or the server's
+ * going ends the lead as lost for the other hosts.
  */
 static void __attribute__((noreturn))
 bridge_lead(struct bridge *b, int publish)
 {
 	struct lead		 l = { b, publish, 2, 0, 0, 0 };
-	struct pollfd		 pfd[3];
-	struct signalfd_siginfo	 si;
-	sigset_t		 set;
-	char			 fence[40], x[32];
-	int			 outp[2], errp[2], exp[2], sigfd, status = 0;
-	int			 exec_errno = 0, i, reaped = 0;
-	int			 timed_out = 0, sig = 0;
-	uint64_t		 now, next, deadline = UINT64_MAX;
-	uint64_t		 kill_at = UINT64_MAX;
-	pid_t			 pid, self;
-	enum outcome		 how;
+	struct pollfd		 pfd[4];
+	struct proto_done	 d;
+	uint64_t		 now, next;
+	int			 i, done = 0, gone;
 
 	if (publish) {
-		snprintf(fence, sizeof(fence), "%llu",
-		    (unsigned long long)b->gen);
-		setenv("SFRUN_FENCE", fence, 1);
 		/* Counted from when it was asked for, as renewals are. */
 		l.valid_until = b->asked_at + b->req.lease_ms - LEASE_MARGIN_MS;
 		l.renew_at = b->asked_at + b->req.lease_ms / 3;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	/* --tty: the command's stdout and stderr are one terminal. */
-	if (b->req.flags & RUN_TTY) {
-		if ((outp[0] = pty_open(b->req.tty_rows, b->req.tty_cols,
-		    &outp[1])) == -1)
-			bridge_end(b, 125, "bridge: cannot create a terminal: "
-			    "%s", strerror(errno));
-		errp[0] = -1;
-		errp[1] = outp[1];
-	} else if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) ==
-	    -1)
-		bridge_end(b, 125, "bridge: pipe: %s", strerror(errno));
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
-	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1 ||
-	    pipe2(exp, O_CLOEXEC) == -1)
-		bridge_end(b, 125, "bridge: %s", strerror(errno));
-	self = getpid();
-	if ((pid = fork()) == -1)
-		bridge_end(b, 125, "bridge: fork: %s", strerror(errno));
-	if (pid == 0)
-		lead_child(b, self, outp[1], errp[1], exp[1]);
-	setpgid(pid, pid);	/* as the child does: whichever runs first */
-	close(outp[1]);
-	if (errp[0] != -1)
-		close(errp[1]);
-	close(exp[1]);
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	if (errp[0] != -1)
-		fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	if (b->req.run_timeout_ms > 0)
-		deadline = loop_now() + b->req.run_timeout_ms;
-
-	pfd[0].fd = outp[0];
-	pfd[1].fd = errp[0];
-	pfd[2].fd = sigfd;
-	for (i = 0; i < 3; i++)
+	bridge_role(b, publish ? ROLE_LEADER : ROLE_LOCAL);
+	pfd[0].fd = pfd[1].fd = -1;
+	pfd[2].fd = b->side;
+	pfd[3].fd = b->sigfd;
+	for (i = 0; i < 4; i++)
 		pfd[i].events = POLLIN;
-	while (!reaped) {
+	memset(&d, 0, sizeof(d));
+	while (!done) {
 		now = loop_now();
 		if (l.publishing && now >= l.renew_at)
 			lead_renew(&l);
-		if (!timed_out && now >= deadline) {
-			timed_out = 1;
-			kill(-pid, SIGTERM);
-			kill_at = b->req.kill_after_ms > 0 ? now +
-			    b->req.kill_after_ms : now;
-		}
-		if (now >= kill_at) {
-			kill(-pid, SIGKILL);
-			kill_at = UINT64_MAX;
-		}
-		/* Sleep until the first of these, or an event. */
-		next = kill_at;
-		if (l.publishing && l.renew_at < next)
-			next = l.renew_at;
-		if (!timed_out && deadline < next)
-			next = deadline;
+		next = l.publishing ? l.renew_at : UINT64_MAX;
 		now = loop_now();
-		if (poll(pfd, 3, next == UINT64_MAX ? -1 : next <= now ? 0 :
+		if (poll(pfd, 4, next == UINT64_MAX ? -1 : next <= now ? 0 :
 		    next - now > INT_MAX ? INT_MAX : (int)(next - now)) == -1 &&
 		    errno != EINTR)
-			bridge_end(b, 125, "bridge: poll: %s", strerror(errno));
+			break;
+		if (pfd[3].revents & POLLIN)
+			break;		/* SIGTERM */
 		for (i = 0; i < 2; i++) {
 			if (pfd[i].fd == -1 || !(pfd[i].revents &
 			    (POLLIN | POLLHUP | POLLERR)))
@@ -626,55 +677,33 @@ bridge_lead(struct bridge *b, int publish)
 				pfd[i].fd = -1;
 			}
 		}
-		if (!(pfd[2].revents & POLLIN))
+		if (!(pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo != SIGCHLD)
-				kill(-pid, (int)si.ssi_signo);	/* pass on */
-		}
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			reaped = 1;
+		/* A frame, and any other read with it; -1: the server left. */
+		while ((gone = lead_frame(&l, pfd, &d, &done)) == 0 && !done &&
+		    pbuf_used(&b->in) > b->used)
+			;
+		if (gone)
+			break;
 	}
-	/* Take what is left in the pipes, never wait for more. */
-	for (i = 0; i < 2; i++)
+	if (!done) {
+		lead_finish(&l);
+		_exit(0);
+	}
+	for (i = 0; i < 2; i++) {
 		while (pfd[i].fd != -1 && lead_copy(&l, pfd[i].fd, i) == 1)
 			;
-	if (read(exp[0], &exec_errno, sizeof(exec_errno)) ==
-	    sizeof(exec_errno) && exec_errno != 0) {
-		/* Said the same way here and on every other host. */
-		char	msg[PROTO_COMMAND_MAX + 128];
-		int	n;
-
-		n = snprintf(msg, sizeof(msg), "sfrun: %s: %s\n", b->argv[0],
-		    strerror(exec_errno));
-		if (n > 0 && (size_t)n < sizeof(msg)) {
-			bridge_write(STDERR_FILENO, msg, (size_t)n);
-			lead_append(&l, "e", msg, (size_t)n);
-		}
+		if (pfd[i].fd != -1)
+			close(pfd[i].fd);
 	}
-	if (timed_out && !(WIFEXITED(status) && exec_errno != 0)) {
-		how = OUT_TIMEOUT;
-		sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGTERM;
-		snprintf(x, sizeof(x), "timeout:%d", sig);
-	} else if (WIFSIGNALED(status)) {
-		how = OUT_SIGNAL;
-		sig = WTERMSIG(status);
-		snprintf(x, sizeof(x), "signal:%d", sig);
-	} else {
-		how = OUT_EXIT;
-		sig = WEXITSTATUS(status);
-		snprintf(x, sizeof(x), "exit:%d", sig);
-	}
-	lead_append(&l, "x", x, strlen(x));
-	if (publish)
-		lead_script(&l, finish_lua, b->req.backend_linger_ms, 0,
-		    loop_now() + b->req.lease_ms);
-	bridge_exit(b, how, sig);
+	lead_outcome(&l, &d);
+	lead_finish(&l);
+	_exit(0);
 }
 
 /* Parse an x record: exit:N, signal:S or timeout:S. */
 static int
-follow_outcome(const char *s, size_t len, enum outcome *how, int *value)
+follow_outcome(const char *s, size_t len, uint32_t *how, int *value)
 {
 	char		 buf[32];
 	const char	*errstr, *colon;
@@ -686,13 +715,13 @@ follow_outcome(const char *s, size_t len, enum outcome *how, int *value)
 	if ((colon = strchr(buf, ':')) == NULL)
 		return -1;
 	if (strncmp(buf, "exit:", 5) == 0) {
-		*how = OUT_EXIT;
+		*how = DONE_EXITED;
 		*value = (int)strtonum(colon + 1, 0, 255, &errstr);
 	} else if (strncmp(buf, "signal:", 7) == 0) {
-		*how = OUT_SIGNAL;
+		*how = DONE_SIGNALED;
 		*value = (int)strtonum(colon + 1, 1, NSIG - 1, &errstr);
 	} else if (strncmp(buf, "timeout:", 8) == 0) {
-		*how = OUT_TIMEOUT;
+		*how = DONE_TIMED_OUT;
 		*value = (int)strtonum(colon + 1, 1, NSIG - 1, &errstr);
 	} else
 		return -1;
@@ -702,7 +731,7 @@ follow_outcome(const char *s, size_t len, enum outcome *how, int *value)
 	 * No command ends by a stop signal; raised here, one would stop the
 	 * bridge, and the waiters with it, for good.
 	 */
-	if (*how != OUT_EXIT && (*value == SIGSTOP || *value == SIGTSTP ||
+	if (*how != DONE_EXITED && (*value == SIGSTOP || *value == SIGTSTP ||
 	    *value == SIGTTIN || *value == SIGTTOU))
 		return -1;
 	return 0;
@@ -731,7 +760,7 @@ follow_field(const redisReply *fields, const char *name)
  */
 static int
 follow_entries(struct bridge *b, const redisReply *r, char *last,
-    size_t lastlen, enum outcome *how, int *value)
+    size_t lastlen, uint32_t *how, int *value)
 {
 	const redisReply	*entries, *e, *f;
 	char			 host[PROTO_HOLDER_MAX + 1];
@@ -741,7 +770,7 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 	    !reply_is(r->element[0], REDIS_REPLY_ARRAY) ||
 	    r->element[0]->elements != 2 ||
 	    !reply_is(entries = r->element[0]->element[1], REDIS_REPLY_ARRAY))
-		bridge_end(b, 125, "redis answered XREAD with something else");
+		bridge_end(b, DONE_FAILED, "redis answered XREAD with something else");
 	for (i = 0; i < entries->elements; i++) {
 		e = entries->element[i];
 		if (!reply_is(e, REDIS_REPLY_ARRAY) || e->elements != 2 ||
@@ -754,7 +783,7 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 				continue;
 			proto_holder_host(b->holder, host, sizeof(host));
 			f = follow_field(e->element[1], "command");
-			bridge_end(b, 125, "key collision: %s runs '%s' on %s, "
+			bridge_end(b, DONE_FAILED, "key collision: %s runs '%s' on %s, "
 			    "not this command; use another --key", b->key,
 			    f != NULL ? f->str : "?", host);
 		}
@@ -764,7 +793,7 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 			bridge_write(STDERR_FILENO, f->str, f->len);
 		else if ((f = follow_field(e->element[1], "x")) != NULL) {
 			if (follow_outcome(f->str, f->len, how, value) == -1)
-				bridge_end(b, 125, "run of %s on another host "
+				bridge_end(b, DONE_FAILED, "run of %s on another host "
 				    "ended with an unknown record", b->key);
 			return 1;
 		}
@@ -777,7 +806,7 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
  * the x record came, 0 when the leader was lost.
  */
 static int
-bridge_follow(struct bridge *b, enum outcome *how, int *value)
+bridge_follow(struct bridge *b, uint32_t *how, int *value)
 {
 	char		 last[64] = "0-0";
 	const char	*argv[8] = { "XREAD", "COUNT", STR(READ_COUNT), "BLOCK",
@@ -793,12 +822,12 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		 * This host's --run-timeout ends its part: the run goes on
 		 * where it is led, for the hosts still following it.
 		 */
+		if (bridge_cancelled())
+			_exit(0);	/* a follower holds nothing in Redis */
 		ms = drained ? 1 : REDIS_BLOCK_MS;
 		if (b->deadline != 0) {
-			if ((now = loop_now()) >= b->deadline) {
-				bridge_report(b, "end timeout 0");
-				_exit(124);
-			}
+			if ((now = loop_now()) >= b->deadline)
+				bridge_done(b, DONE_UNFOLLOWED, 0, NULL);
 			if (b->deadline - now < ms)
 				ms = b->deadline - now;
 		}
@@ -807,10 +836,10 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		argv[4] = block;
 		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 8, argv);
 		if (r == NULL)
-			bridge_end(b, 75, "lost contact with redis while "
+			bridge_end(b, DONE_LOST, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));
 		if (r->type == REDIS_REPLY_ERROR)
-			bridge_end(b, 125, "redis: XREAD: %s", r->str);
+			bridge_end(b, DONE_FAILED, "redis: XREAD: %s", r->str);
 		if (r->type != REDIS_REPLY_NIL) {
 			if (follow_entries(b, r, last, sizeof(last), how,
 			    value)) {
@@ -826,7 +855,7 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		/* Nothing for a while: is the leader still there? */
 		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 2, get);
 		if (r == NULL)
-			bridge_end(b, 75, "lost contact with redis while "
+			bridge_end(b, DONE_LOST, "lost contact with redis while "
 			    "following %s: %s", b->key, redis_error(b->redis));
 		same = reply_is(r, REDIS_REPLY_STRING) &&
 		    strcmp(r->str, b->value) == 0;
@@ -834,6 +863,15 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 		if (!same)
 			drained = 1;	/* read what is left, once */
 	}
+}
+
+/* Give back the lease just taken: cancelled before anything ran. */
+static void
+bridge_release(struct bridge *b)
+{
+	struct lead	l = { b, 1, 2, 0, 0, 0 };
+
+	lead_finish(&l);
 }
 
 /*
@@ -844,30 +882,38 @@ bridge_follow(struct bridge *b, enum outcome *how, int *value)
 static void __attribute__((noreturn))
 bridge_run(struct bridge *b)
 {
-	enum outcome	how;
+	uint32_t	how;
 	char		host[PROTO_HOLDER_MAX + 1];
-	int		value, again = 0;
+	int		value, again = 0, mine;
 
 	for (;;) {
-		if (bridge_acquire(b)) {
+		mine = bridge_acquire(b);
+		/* Cancelled meanwhile: whatever was taken is given back. */
+		if (bridge_cancelled()) {
+			if (mine)
+				bridge_release(b);
+			_exit(0);
+		}
+		if (mine) {
 			if (again)
 				bridge_say("running generation %llu of %s here",
 				    (unsigned long long)b->gen, b->key);
 			bridge_lead(b, 1);
 		}
+		bridge_role(b, ROLE_FOLLOWER);
 		proto_holder_host(b->holder, host, sizeof(host));
 		/* --no-join holds across hosts: the key is in flight there. */
 		if (!again && (b->req.flags & RUN_NOJOIN))
-			bridge_end(b, 75, "%s is running on %s (generation "
+			bridge_end(b, DONE_LOST, "%s is running on %s (generation "
 			    "%llu); not joining it (--no-join)", b->key, host,
 			    (unsigned long long)b->gen);
 		if (again)
 			bridge_say("following generation %llu of %s on %s",
 			    (unsigned long long)b->gen, b->key, host);
 		if (bridge_follow(b, &how, &value))
-			bridge_exit(b, how, value);
+			bridge_done(b, how, value, NULL);
 		if (!(b->req.backend_flags & BACKEND_RERUN))
-			bridge_end(b, 75, "the run of %s on %s (generation "
+			bridge_end(b, DONE_LOST, "the run of %s on %s (generation "
 			    "%llu) lost its leader before it ended", b->key,
 			    host, (unsigned long long)b->gen);
 		bridge_say("the run of %s on %s (generation %llu) lost its "
@@ -908,19 +954,27 @@ bridge_main(int argc, char *argv[])
 {
 	struct bridge	 b;
 	char		 cause[PROTO_TEXT_MAX - 64];
+	sigset_t	 term;
 	int		 refused;
 
 	memset(&b, 0, sizeof(b));
 	b.side = RUN_SIDE_FD;
 	fcntl(b.side, F_SETFD, FD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);	/* this host's waiters may be gone */
-	if (argc < 1) {
-		bridge_report(&b, "end failed bridge: no command");
-		return 125;
-	}
+	/*
+	 * SIGTERM is the server's "leave": held until a moment when what
+	 * this bridge took in Redis can be given back.
+	 */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, NULL) == -1 ||
+	    (b.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		bridge_end(&b, DONE_FAILED, "bridge: %s", strerror(errno));
+	if (argc < 1)
+		bridge_end(&b, DONE_FAILED, "bridge: no command");
 	b.argv = argv;
 	if (bridge_config(&b, cause, sizeof(cause)) == -1)
-		bridge_end(&b, 125, "%s", cause);
+		bridge_end(&b, DONE_FAILED, "%s", cause);
 	bridge_names(&b);
 	if (b.req.run_timeout_ms > 0)
 		b.deadline = loop_now() + b.req.run_timeout_ms;
@@ -931,10 +985,9 @@ bridge_main(int argc, char *argv[])
 	if (b.redis == NULL) {
 		/* Only an unreachable Redis: a refusal is a mistake to fix. */
 		if (!(b.req.backend_flags & BACKEND_FALLBACK) || refused)
-			bridge_end(&b, 125, "%s", cause);
+			bridge_end(&b, DONE_FAILED, "%s", cause);
 		bridge_say("%s; running %s on this host alone (--fallback "
 		    "local)", cause, b.key);
-		bridge_report(&b, "role local");
 		bridge_lead(&b, 0);
 	}
 	bridge_run(&b);

@@ -724,14 +724,13 @@ client_result(const struct proto_done *d, uint64_t id)
 		client_say("%s", d->text);
 		return 75;
 	case DONE_TIMED_OUT:
-		if (d->value == 0)	/* a follower host's own time */
-			client_say("run %llu timed out (--run-timeout): this "
-			    "host stopped following it; it goes on on the "
-			    "host that leads it", (unsigned long long)id);
-		else
-			client_say("run %llu timed out (--run-timeout) and "
-			    "was ended with signal %d",
-			    (unsigned long long)id, d->value);
+		client_say("run %llu timed out (--run-timeout) and was ended "
+		    "with signal %d", (unsigned long long)id, d->value);
+		return 124;
+	case DONE_UNFOLLOWED:
+		client_say("run %llu timed out (--run-timeout): this host "
+		    "stopped following it; it goes on on the host that leads "
+		    "it", (unsigned long long)id);
 		return 124;
 	default:
 		client_say("run %llu failed: %s",

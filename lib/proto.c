@@ -104,9 +104,10 @@ proto_limit(uint32_t type)
 	case MSG_STATUS_END:
 		return 32;
 	case MSG_OK:
-		return 4;
 	case MSG_ROLE:
 		return 16 + PROTO_HOLDER_MAX;
+	case MSG_LEAD:
+		return 4;
 	case MSG_RECORD:
 		return 24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX;
 	}
@@ -603,7 +604,8 @@ proto_decode_done(const uint8_t *p, uint32_t len, struct proto_done *m)
 
 	m->how = get_u32(&r);
 	m->value = (int32_t)get_u32(&r);
-	if (r.bad || m->how < DONE_EXITED || m->how > DONE_LOST)
+	if (r.bad || m->how < DONE_EXITED || m->how > DONE_UNFOLLOWED ||
+	    (m->how == DONE_UNFOLLOWED && m->value != 0))
 		return -1;
 	if (m->how != DONE_FAILED && m->how != DONE_EXEC_FAILED &&
 	    m->how != DONE_LOST && r.left != 0)

@@ -72,6 +72,9 @@ enum msg_type {
 	MSG_RECORD,		/* a run's record file: struct proto_record */
 	MSG_ROLE,		/* s→c: struct proto_role; a backend run's
 				   role, once the election has said it */
+	MSG_LEAD,		/* server→bridge: u32 streams (1: a terminal,
+				   2: stdout and stderr); fds: the read ends
+				   of the command's output */
 	MSG_TYPE_MAX
 };
 
@@ -99,11 +102,11 @@ enum done_how {
 	DONE_EXITED = 1,	/* value: exit code */
 	DONE_SIGNALED,		/* value: signal number */
 	DONE_EXEC_FAILED,	/* value: errno of execve */
-	DONE_TIMED_OUT,		/* value: signal that ended it; 0: this
-				   host stopped following it (its own
-				   --run-timeout) */
+	DONE_TIMED_OUT,		/* value: signal that ended it */
 	DONE_FAILED,		/* text: what failed in the server */
-	DONE_LOST		/* text: the leader on another host was lost */
+	DONE_LOST,		/* text: the leader on another host was lost */
+	DONE_UNFOLLOWED		/* this host stopped following another host's
+				   run at its own --run-timeout; value 0 */
 };
 
 /* A decoded MSG_RUN. The pointers point into the frame's payload. */

@@ -670,13 +670,15 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
 
 /*
  * Start a run of req in directory cwdfd, with the descriptors in pass at
- * their numbers. NULL with cause if it could not be started (pipes, spool,
- * fork).
+ * their numbers. With handout, the read ends of its output are given to
+ * the caller there (stdout, stderr; -1 for a terminal's second), not read
+ * into the spool: the run is finished once reaped. NULL with cause if it
+ * could not be started (pipes, spool, fork).
  */
 struct run *
 run_start(const struct proto_run *req, int cwdfd, int sidefd,
-    const int (*pass)[2], int npass, uint64_t id, const struct run_cbs *cbs,
-    void *arg, char *cause, size_t clen)
+    const int (*pass)[2], int npass, int *handout, uint64_t id,
+    const struct run_cbs *cbs, void *arg, char *cause, size_t clen)
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
@@ -710,7 +712,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 	what = "cannot create the spool";
 	if ((r->spool = spool_open()) == NULL)
 		goto fail;
-	/* A bridge makes the terminal for its command itself. */
+	/* A bridge's command has the terminal, not the bridge. */
 	r->tty = (req->flags & RUN_TTY) && sidefd == -1;
 	what = r->tty ? "cannot create a terminal" : "cannot create pipes";
 	if (r->tty && (outp[0] = pty_open(req->tty_rows, req->tty_cols,
@@ -741,8 +743,14 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 		close(errp[1]);
 	close(exp[1]);
 	outp[1] = errp[1] = exp[1] = -1;
-	r->pipe[0] = outp[0];
-	r->pipe[1] = errp[0];
+	if (handout != NULL) {
+		handout[0] = outp[0];
+		handout[1] = errp[0];
+	} else {
+		r->pipe[0] = outp[0];
+		r->pipe[1] = errp[0];
+	}
+	outp[0] = errp[0] = -1;
 	r->errpipe = exp[0];
 	free(argv);
 	free(bargv);
@@ -767,6 +775,11 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 		waitpid(r->pid, NULL, 0);
 		r->reaped = 1;
 		record_remove(r->pid, r->record);
+		if (handout != NULL) {
+			close(handout[0]);
+			if (handout[1] != -1)
+				close(handout[1]);
+		}
 		run_free(r);
 		return NULL;
 	}
@@ -810,7 +823,10 @@ fail:
 	return NULL;
 }
 
-/* Free a run; a process still running is killed and left to init. */
+/*
+ * Free a run. A process still running is killed, and no longer waited
+ * for: it stays the server's zombie until the server exits.
+ */
 void
 run_free(struct run *r)
 {

@@ -26,8 +26,8 @@ struct run_cbs {
 #define RUN_PASS_MAX	2
 
 struct run	*run_start(const struct proto_run *, int, int,
-		    const int (*)[2], int, uint64_t, const struct run_cbs *,
-		    void *, char *, size_t);
+		    const int (*)[2], int, int *, uint64_t,
+		    const struct run_cbs *, void *, char *, size_t);
 void		 run_cancel(struct run *);
 void		 run_free(struct run *);
 int		 run_init(void);

@@ -33,6 +33,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "record.h"
+#include "redisurl.h"
 #include "run.h"
 #include "server.h"
 #include "sock.h"
@@ -56,6 +57,8 @@
  * record, /proc, a new spool).
  */
 #define RUN_FDS		6
+#define BRIDGE_FDS	4	/* and a backend run's command: its error
+				   pipe, its pidfd, the kept directory */
 #define CONN_FDS	(2 + RUN_FDS)
 #define BUSY_FDS	6
 
@@ -84,14 +87,29 @@ struct flight {
 	TAILQ_HEAD(, conn)	 fresh;		/* --fresh: wait for its end */
 	unsigned		 nfresh;
 
-	/* A run through the Redis backend: what its bridge reports. */
+	/*
+	 * A run through the Redis backend: run is its bridge, whose output
+	 * is the run's; cmd the command, once this host leads. The bridge
+	 * talks on side, in frames.
+	 */
+	struct run		*cmd;
+	int			 cancelled;	/* its last waiter left */
+	int			 rerun;		/* may lead a later generation */
 	int			 side;		/* -1: none */
 	struct loop_io		*side_io;
-	struct pbuf		 reports;
+	struct pbuf		 side_in;
+	struct pbuf		 side_out;
+	uint64_t		 side_written;	/* bytes of side_out */
+	int			 side_fds[2];	/* go with byte side_fds_at */
+	int			 side_nfds;
+	uint64_t		 side_fds_at;
+	uint8_t			*request;	/* MSG_RUN, until it leads */
+	uint32_t		 requestlen;
+	int			 cwdfd;		/* ... and where */
 	uint32_t		 role;		/* enum backend_role */
 	uint64_t		 gen;
 	char			 holder[PROTO_HOLDER_MAX + 1];
-	struct proto_done	 end;		/* how 0: the run's own */
+	struct proto_done	 end;		/* the bridge's; how 0: none */
 };
 
 enum conn_state {
@@ -199,9 +217,59 @@ flight_cmp(struct flight *a, struct flight *b)
 static void	flight_detach(struct flight *);
 static void	flight_maybe_free(struct flight *);
 static void	flight_side_close(struct flight *);
+static void	flight_done(void *);
+static void	flight_drop_request(struct flight *);
+static void	flight_output(void *);
 static void	flight_side_cb(int, uint32_t, void *);
 static int	server_fds_left(void);
 static void	server_pause(int);
+
+/*
+ * A run is over once its process has ended and its output is all in, and
+ * for a backend run, once its command has ended too.
+ */
+static int
+flight_finished(const struct flight *f)
+{
+	return run_finished(f->run) && (f->cmd == NULL ||
+	    run_finished(f->cmd));
+}
+
+/* The process whose descendants are inside the run: its command's. */
+static pid_t
+flight_pid(const struct flight *f)
+{
+	return f->cmd != NULL && !run_finished(f->cmd) ? run_pid(f->cmd) :
+	    run_pid(f->run);
+}
+
+/*
+ * How a run ended. For a backend run, in this order: the server's own
+ * failure (it could not keep the output, or start the bridge); the
+ * command's end, when it ran on this host; the bridge's report (a followed
+ * run's end, or why it failed); else the bridge ended without one.
+ */
+static void
+flight_result(const struct flight *f, struct proto_done *d)
+{
+	uint32_t	how;
+
+	run_result(f->run, d);
+	if (f->role == ROLE_NONE || d->how == DONE_FAILED ||
+	    d->how == DONE_EXEC_FAILED)
+		return;		/* not a backend run, or the server's failure */
+	if (f->cmd != NULL)
+		run_result(f->cmd, d);
+	else if (f->end.how != 0)
+		*d = f->end;
+	else {
+		how = d->how;
+		d->how = DONE_FAILED;
+		snprintf(d->text, sizeof(d->text), "its bridge to redis ended "
+		    "without saying how the run did (%s %d)",
+		    how == DONE_SIGNALED ? "signal" : "exit", d->value);
+	}
+}
 
 /*
  * Exit once stopping and nothing runs (lingering results are dropped then);
@@ -218,7 +286,7 @@ server_check(void)
 	if (srv.stopping) {
 		checking = 1;
 		TAILQ_FOREACH_SAFE(f, &srv.flights, all, next) {
-			if (f->joinable && run_finished(f->run)) {
+			if (f->joinable && flight_finished(f)) {
 				flight_detach(f);
 				flight_maybe_free(f);
 			}
@@ -279,14 +347,15 @@ flight_detach(struct flight *f)
 static void
 flight_maybe_free(struct flight *f)
 {
-	if (f->busy || f->nwaiters > 0 || !run_finished(f->run) ||
+	if (f->busy || f->nwaiters > 0 || !flight_finished(f) ||
 	    f->joinable)
 		return;
 	TAILQ_REMOVE(&srv.flights, f, all);
 	srv.nflights--;
 	run_free(f->run);
+	run_free(f->cmd);
 	flight_side_close(f);
-	pbuf_free(&f->reports);
+	flight_drop_request(f);
 	loop_timer_free(f->linger);
 	free(f->argv);
 	free(f->cwd);
@@ -329,10 +398,20 @@ flight_done(void *arg)
 {
 	struct flight	*f = arg;
 
+	/*
+	 * A bridge that ended before its command (it failed, or was killed)
+	 * can no longer take the command's output: the command is ended, and
+	 * the run with it.
+	 */
+	if (f->cmd != NULL && !run_finished(f->cmd)) {
+		run_cancel(f->cmd);
+		return;
+	}
 	f->ended = loop_now();
 	/* A bridge says how it ended before it exits: read that first. */
 	if (f->side != -1)
 		flight_side_cb(f->side, EPOLLIN, f);
+	flight_drop_request(f);
 	if (f->joinable && f->linger_ms > 0 && !srv.stopping)
 		loop_timer_set(f->linger, f->linger_ms);
 	else
@@ -354,145 +433,338 @@ static const struct run_cbs flight_cbs = { flight_output, flight_done };
 static void
 flight_side_close(struct flight *f)
 {
+	int	i;
+
 	if (f->side == -1)
 		return;
 	loop_io_del(f->side_io);
 	f->side_io = NULL;
 	close(f->side);
 	f->side = -1;
+	for (i = 0; i < f->side_nfds; i++)
+		close(f->side_fds[i]);
+	f->side_nfds = 0;
+	explicit_bzero(f->side_out.data, f->side_out.cap);	/* a password */
+	pbuf_free(&f->side_out);
+	pbuf_free(&f->side_in);
 }
 
 /*
- * One line from a bridge: "role leader|follower GEN HOLDER", "role local",
- * "end failed|lost TEXT" or "end timeout SIGNAL" (0: this host stopped
- * following at its --run-timeout). Anything else is logged
- * and ignored: the bridge is our own program, but not trusted to be right.
+ * Write what is queued for the bridge, the descriptors with the byte they
+ * go with. Never blocks: EPOLLOUT is armed only while something is left.
  */
 static void
-flight_report(struct flight *f, char *line)
+flight_side_flush(struct flight *f)
 {
-	const char	*errstr;
-	char		*word, *rest = line;
-	long long	 n;
+	const uint8_t	*p;
+	size_t		 len;
+	ssize_t		 n;
+	int		 i;
 
-	word = strsep(&rest, " ");
-	if (strcmp(word, "role") == 0 && rest != NULL) {
-		word = strsep(&rest, " ");
-		if (strcmp(word, "local") == 0) {
-			f->role = ROLE_LOCAL;
+	while (f->side != -1 && (len = pbuf_used(&f->side_out)) > 0) {
+		p = f->side_out.data + f->side_out.off;
+		if (f->side_nfds > 0 && f->side_written == f->side_fds_at) {
+			n = sock_send(f->side, p, len, f->side_fds,
+			    f->side_nfds);
+			if (n > 0) {
+				for (i = 0; i < f->side_nfds; i++)
+					close(f->side_fds[i]);
+				f->side_nfds = 0;
+			}
+		} else {
+			if (f->side_nfds > 0 &&
+			    len > f->side_fds_at - f->side_written)
+				len = (size_t)(f->side_fds_at -
+				    f->side_written);
+			n = send(f->side, p, len, MSG_NOSIGNAL);
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n == -1) {
+			log_warn("run %llu: cannot write to its bridge: %s",
+			    (unsigned long long)f->id, strerror(errno));
+			flight_side_close(f);
 			return;
 		}
-		n = rest != NULL ? strtonum(strsep(&rest, " "), 1, LLONG_MAX,
-		    &errstr) : 0;
-		if (n == 0 || rest == NULL)
-			goto bad;
-		if (strcmp(word, "leader") == 0) {
-			f->role = ROLE_LEADER;
-			f->keep = 1;	/* other hosts may wait on it */
-		} else if (strcmp(word, "follower") == 0)
-			f->role = ROLE_FOLLOWER;
-		else
-			goto bad;
-		f->gen = (uint64_t)n;
-		strlcpy(f->holder, rest, sizeof(f->holder));
-		return;
+		pbuf_consume(&f->side_out, (size_t)n);
+		f->side_written += (uint64_t)n;
 	}
-	if (strcmp(word, "end") == 0 && rest != NULL) {
-		word = strsep(&rest, " ");
-		memset(&f->end, 0, sizeof(f->end));
-		/* Signal 0: a follower host stopped following at its time. */
-		if (strcmp(word, "timeout") == 0 && rest != NULL &&
-		    ((n = strtonum(rest, 0, NSIG - 1, &errstr)) != 0 ||
-		    errstr == NULL)) {
-			f->end.how = DONE_TIMED_OUT;
-			f->end.value = (int32_t)n;
-		} else if (strcmp(word, "failed") == 0 && rest != NULL)
-			f->end.how = DONE_FAILED;
-		else if (strcmp(word, "lost") == 0 && rest != NULL)
-			f->end.how = DONE_LOST;
-		else
-			goto bad;
-		if (f->end.how != DONE_TIMED_OUT)
-			strlcpy(f->end.text, rest, sizeof(f->end.text));
-		return;
+	if (f->side != -1)
+		loop_io_mod(f->side_io, EPOLLIN | (pbuf_used(&f->side_out) >
+		    0 ? EPOLLOUT : 0));
+}
+
+/* The command's end, for the bridge to tell the other hosts. */
+static void
+flight_cmd_done(void *arg)
+{
+	struct flight		*f = arg;
+	struct proto_done	 d;
+
+	run_result(f->cmd, &d);
+	if (f->side != -1) {
+		proto_encode_done(&f->side_out, &d);
+		flight_side_flush(f);
 	}
-bad:
-	log_warn("run %llu: bad report from its bridge",
-	    (unsigned long long)f->id);
+	if (flight_finished(f))
+		flight_done(f);
+}
+
+/* The command's output goes to the bridge, never here: nothing to do. */
+static void
+flight_cmd_output(void *arg)
+{
+	(void)arg;
+}
+
+static const struct run_cbs flight_cmd_cbs = { flight_cmd_output,
+	flight_cmd_done };
+
+/*
+ * The environment of a backend run's command: the invoker's, without the
+ * Redis password (in SFRUN_REDIS_PASSWORD or in SFRUN_BACKEND's URL), and
+ * with SFRUN_FENCE when it leads for every host (gen). NUL-terminated
+ * strings into env; their count, or -1.
+ */
+static int
+flight_cmd_env(const struct proto_run *req, uint64_t gen, struct pbuf *env)
+{
+	const char	*s = req->env;
+	char		 fence[40], *url;
+	uint32_t	 i;
+	int		 n = 0, fail = 0;
+
+	for (i = 0; i < req->envc; i++, s += strlen(s) + 1) {
+		if (strncmp(s, "SFRUN_REDIS_PASSWORD=", 21) == 0 ||
+		    strncmp(s, "SFRUN_FENCE=", 12) == 0)
+			continue;
+		if (strncmp(s, "SFRUN_BACKEND=", 14) == 0) {
+			if ((url = strdup(s)) == NULL)
+				return -1;
+			redisurl_strip_password(url + 14);
+			fail |= pbuf_add(env, url, strlen(url) + 1);
+			explicit_bzero(url, strlen(url));
+			free(url);
+		} else
+			fail |= pbuf_add(env, s, strlen(s) + 1);
+		n++;
+	}
+	if (gen != 0) {
+		snprintf(fence, sizeof(fence), "SFRUN_FENCE=%llu",
+		    (unsigned long long)gen);
+		fail |= pbuf_add(env, fence, strlen(fence) + 1);
+		n++;
+	}
+	return fail ? -1 : n;
+}
+
+/* Forget the request kept for the command, and its working directory. */
+static void
+flight_drop_request(struct flight *f)
+{
+	if (f->request != NULL)
+		explicit_bzero(f->request, f->requestlen);	/* a password */
+	free(f->request);
+	f->request = NULL;
+	if (f->cwdfd != -1)
+		close(f->cwdfd);
+	f->cwdfd = -1;
 }
 
 /*
- * The bridge has something to say: take every whole line, until the socket
- * is empty or closed.
+ * This host runs the command (it leads, or runs alone with --fallback
+ * local): started here like any run's, its output's read ends sent to the
+ * bridge, which copies it to this host's waiters and into Redis. What is
+ * left of --run-timeout counts from the request. A command that cannot be
+ * started is reported to the bridge as its end.
+ */
+static void
+flight_lead(struct flight *f)
+{
+	struct proto_run	 req;
+	struct proto_done	 d;
+	struct pbuf		 env = { 0 };
+	const char		*errstr;
+	char			 cause[256];
+	uint64_t		 spent;
+	int			 n, hand[2] = { -1, -1 };
+
+	if (f->request == NULL || f->cmd != NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.how = DONE_FAILED;
+	if (proto_decode_run(f->request, f->requestlen, &req, &errstr) == -1)
+		snprintf(d.text, sizeof(d.text), "%s", errstr);
+	else if ((n = flight_cmd_env(&req, f->role == ROLE_LEADER ? f->gen :
+	    0, &env)) == -1)
+		snprintf(d.text, sizeof(d.text), "out of memory");
+	else {
+		req.env = (const char *)env.data;
+		req.envc = (uint32_t)n;
+		req.envlen = (uint32_t)env.len;
+		spent = loop_now() - run_started(f->run);
+		if (req.run_timeout_ms > 0)
+			req.run_timeout_ms = req.run_timeout_ms > spent ?
+			    req.run_timeout_ms - spent : 1;
+		f->cmd = run_start(&req, f->cwdfd, -1, NULL, 0, hand, f->id,
+		    &flight_cmd_cbs, f, cause, sizeof(cause));
+		if (f->cmd == NULL)
+			snprintf(d.text, sizeof(d.text), "%s", cause);
+	}
+	explicit_bzero(env.data, env.cap);
+	pbuf_free(&env);
+	flight_drop_request(f);
+	if (f->cmd == NULL) {
+		f->end = d;
+		proto_encode_done(&f->side_out, &d);
+	} else {
+		f->side_fds[0] = hand[0];
+		f->side_nfds = 1;
+		if (hand[1] != -1)
+			f->side_fds[f->side_nfds++] = hand[1];
+		f->side_fds_at = f->side_written + pbuf_used(&f->side_out);
+		proto_encode_u32(&f->side_out, MSG_LEAD,
+		    (uint32_t)f->side_nfds);
+	}
+	flight_side_flush(f);
+}
+
+/*
+ * One frame from the bridge: MSG_ROLE (the part this host plays; when it
+ * leads or runs alone, the command starts here), or MSG_DONE (how its part
+ * ended: a followed run's end, or why it failed). Returns -1 for anything
+ * else: the bridge is our own program, but not trusted to be right.
+ */
+static int
+flight_report(struct flight *f, uint32_t type, const uint8_t *p, uint32_t len)
+{
+	struct proto_role	r;
+	struct proto_done	d;
+
+	/* A follower may lead a later generation (--on-leader-loss rerun). */
+	if (type == MSG_ROLE && (f->role == ROLE_PENDING ||
+	    f->role == ROLE_FOLLOWER) && f->cmd == NULL &&
+	    proto_decode_role(p, len, &r) == 0 && (r.role != ROLE_LOCAL ||
+	    f->role == ROLE_PENDING)) {
+		f->role = r.role;
+		f->gen = r.gen;
+		strlcpy(f->holder, r.holder, sizeof(f->holder));
+		if (r.role == ROLE_LEADER)
+			f->keep = 1;	/* other hosts may wait on it */
+		if (r.role != ROLE_FOLLOWER && !f->cancelled)
+			flight_lead(f);
+		else if (!f->rerun)
+			flight_drop_request(f);
+		return 0;
+	}
+	if (type == MSG_DONE && f->end.how == 0 &&
+	    proto_decode_done(p, len, &d) == 0 &&
+	    d.how != DONE_EXEC_FAILED) {
+		f->end = d;
+		return 0;
+	}
+	log_warn("run %llu: bad report from its bridge",
+	    (unsigned long long)f->id);
+	return -1;
+}
+
+/*
+ * The bridge's socket: write what is queued; take every whole frame it
+ * sent, until the socket is empty or closed.
  */
 static void
 flight_side_cb(int fd, uint32_t events, void *arg)
 {
 	struct flight	*f = arg;
-	char		*line, *nl;
+	const uint8_t	*payload;
+	const char	*errstr;
+	uint32_t	 type, plen, role = f->role;
 	ssize_t		 n;
-	uint32_t	 role = f->role;
+	int		 used;
 
-	(void)events;
-	for (;;) {
-		if (pbuf_reserve(&f->reports, 4096) == -1) {
+	if (events & EPOLLOUT)
+		flight_side_flush(f);
+	while (f->side != -1) {
+		if (pbuf_reserve(&f->side_in, 4096) == -1) {
 			flight_side_close(f);
-			return;
+			break;
 		}
-		n = read(fd, f->reports.data + f->reports.len,
-		    f->reports.cap - f->reports.len);
+		n = read(fd, f->side_in.data + f->side_in.len,
+		    f->side_in.cap - f->side_in.len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
-			return;
+			break;
 		if (n > 0)
-			f->reports.len += (size_t)n;
-		while ((nl = memchr(f->reports.data + f->reports.off, '\n',
-		    pbuf_used(&f->reports))) != NULL) {
-			*nl = '\0';
-			line = (char *)f->reports.data + f->reports.off;
-			flight_report(f, line);
-			pbuf_consume(&f->reports, (size_t)(nl - line) + 1);
+			f->side_in.len += (size_t)n;
+		while (f->side != -1 && (used = proto_next(f->side_in.data +
+		    f->side_in.off, pbuf_used(&f->side_in), &type, &payload,
+		    &plen, &errstr)) != 0) {
+			if (used == -1 || flight_report(f, type, payload,
+			    plen) == -1) {
+				flight_side_close(f);
+				break;
+			}
+			pbuf_consume(&f->side_in, (size_t)used);
 		}
-		/*
-		 * The waiters hear of a new role at once; at the end they
-		 * hear of it with the rest, once every line is read.
-		 */
-		if (f->role != role && !run_finished(f->run)) {
-			role = f->role;
-			flight_output(f);
-		}
-		if (n <= 0 || pbuf_used(&f->reports) > PROTO_TEXT_MAX) {
+		if (n <= 0)
 			flight_side_close(f);
-			return;
-		}
 	}
+	/*
+	 * The waiters hear of a new role at once; at the end they hear of
+	 * it with the rest.
+	 */
+	if (f->role != role && !flight_finished(f))
+		flight_output(f);
 }
 
 /*
  * Start the bridge of a backend run: sfrund itself, as `sfrund --bridge`,
- * with the command's argv and environment. It reads the request (without
+ * with the command's argv and environment. It is sent the request (without
  * the environment, which it has) on its side descriptor, and reports there
- * which part this host plays and any end of its own. --run-timeout is the
- * bridge's to enforce: the leader tells the other hosts how its run ended.
+ * which part this host plays. The command is not its to start: when this
+ * host leads, the server starts it (flight_lead), with the request kept
+ * until then. Its --kill-after is at least the lease, time to give back
+ * what it holds in Redis when cancelled.
  */
 static struct run *
 flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
     char *cause, size_t clen)
 {
 	struct proto_run	 local = *req;
-	struct pbuf		 b = { 0 };
+	struct pbuf		 keep = { 0 };
 	struct run		*r;
 	int			 sv[2];
-	ssize_t			 n;
 
+	if (proto_encode_run(&keep, req) == -1 || (f->cwdfd =
+	    fcntl(cwdfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		snprintf(cause, clen, "%s", strerror(errno));
+		explicit_bzero(keep.data, keep.cap);
+		pbuf_free(&keep);
+		return NULL;
+	}
+	f->requestlen = (uint32_t)(keep.len - PROTO_HEADER_SIZE);
+	if ((f->request = malloc(f->requestlen)) != NULL)
+		memcpy(f->request, keep.data + PROTO_HEADER_SIZE,
+		    f->requestlen);
+	explicit_bzero(keep.data, keep.cap);
+	pbuf_free(&keep);
+	if (f->request == NULL) {
+		snprintf(cause, clen, "out of memory");
+		return NULL;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		snprintf(cause, clen, "socketpair: %s", strerror(errno));
 		return NULL;
 	}
 	local.run_timeout_ms = 0;
-	r = run_start(&local, cwdfd, sv[1], NULL, 0, f->id, &flight_cbs, f,
-	    cause, clen);
+	local.flags &= ~(uint32_t)RUN_TTY;
+	if (local.kill_after_ms < req->lease_ms)
+		local.kill_after_ms = req->lease_ms;
+	r = run_start(&local, cwdfd, sv[1], NULL, 0, NULL, f->id, &flight_cbs,
+	    f, cause, clen);
 	close(sv[1]);
 	if (r == NULL) {
 		close(sv[0]);
@@ -500,33 +772,23 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 	}
 	f->side = sv[0];
 	f->role = ROLE_PENDING;
-	/*
-	 * The bridge has the command on its own command line: it is sent the
-	 * rest of the request, with neither environment nor arguments beyond
-	 * the first, so that the request stays small. Written whole while
-	 * blocking: it fits in the socket's buffer, and if the bridge died,
-	 * the write fails. Then the socket joins the loop.
-	 */
+	f->rerun = (req->backend_flags & BACKEND_RERUN) != 0;
 	local = *req;
 	local.envc = 0;
 	local.env = NULL;
 	local.envlen = 0;
 	local.argc = 1;
 	local.argvlen = (uint32_t)strlen(req->argv) + 1;
-	if (proto_encode_run(&b, &local) == 0) {
-		while (pbuf_used(&b) > 0 && ((n = write(sv[0], b.data + b.off,
-		    pbuf_used(&b))) > 0 || errno == EINTR))
-			if (n > 0)
-				pbuf_consume(&b, (size_t)n);
-	}
-	explicit_bzero(b.data, b.cap);
-	pbuf_free(&b);
-	shutdown(sv[0], SHUT_WR);
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
+	if (proto_encode_run(&f->side_out, &local) == -1 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
 	    (f->side_io = loop_io_add(sv[0], EPOLLIN, flight_side_cb, f)) ==
-	    NULL)
-		log_warn("run %llu: cannot watch its bridge: %s",
+	    NULL) {
+		log_warn("run %llu: cannot talk to its bridge: %s",
 		    (unsigned long long)f->id, strerror(errno));
+		flight_side_close(f);
+		run_cancel(r);
+	} else
+		flight_side_flush(f);
 	return r;
 }
 
@@ -580,15 +842,17 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 	f->id = ++srv.next_id;
 	f->tty = (req->flags & RUN_TTY) != 0;
 	f->side = -1;
+	f->cwdfd = -1;
 	TAILQ_INIT(&f->waiters);
 	TAILQ_INIT(&f->fresh);
 	if (req->url != NULL)
 		f->run = flight_bridge(f, req, cwdfd, cause, clen);
 	else
-		f->run = run_start(req, cwdfd, -1, pass, npass, f->id,
+		f->run = run_start(req, cwdfd, -1, pass, npass, NULL, f->id,
 		    &flight_cbs, f, cause, clen);
 	if (f->run == NULL) {
 		flight_side_close(f);
+		flight_drop_request(f);
 		loop_timer_free(f->linger);
 		free(f->argv);
 		free(f->cwd);
@@ -671,7 +935,7 @@ conn_fill(struct conn *c)
 	 * started, or with how it ended if it could not start.
 	 */
 	if (c->detach && (run_exec_state(f->run) > 0 ||
-	    !run_finished(f->run))) {
+	    !flight_finished(f))) {
 		if (run_exec_state(f->run) > 0)
 			c->state = CONN_CLOSING;
 		return;
@@ -702,10 +966,8 @@ conn_fill(struct conn *c)
 			break;
 		c->seg++;
 	}
-	if (frames == 0 && run_finished(f->run)) {
-		run_result(f->run, &d);
-		if (f->end.how != 0)
-			d = f->end;	/* the bridge's word on how it ended */
+	if (frames == 0 && flight_finished(f)) {
+		flight_result(f, &d);
 		proto_encode_done(&c->out, &d);
 		c->done_sent = 1;
 		c->state = CONN_CLOSING;
@@ -776,6 +1038,21 @@ conn_drop_fds(struct conn *c)
 }
 
 /*
+ * End a run no one waits for. A backend run's command is ended as a local
+ * one is; a bridge with no command yet is told to give back what it holds
+ * in Redis and leave (SIGTERM), and no command is started after that.
+ */
+static void
+flight_cancel(struct flight *f)
+{
+	f->cancelled = 1;
+	if (f->cmd != NULL)
+		run_cancel(f->cmd);
+	else
+		run_cancel(f->run);
+}
+
+/*
  * A waiter leaves its run. If the run has not ended, it may be its last:
  * then the run is cancelled and its key freed, unless it is kept. Returns
  * what became of the run (LEAVE_*).
@@ -796,13 +1073,13 @@ conn_unwait(struct conn *c)
 	}
 	TAILQ_REMOVE(&f->waiters, c, wentry);
 	f->nwaiters--;
-	if (run_finished(f->run))
+	if (flight_finished(f))
 		what = LEAVE_ENDED;
 	else if (f->nwaiters == 0 && f->keep)
 		what = LEAVE_KEPT;
 	else if (f->nwaiters == 0) {
 		flight_detach(f);
-		run_cancel(f->run);
+		flight_cancel(f);
 		what = LEAVE_CANCELLED;
 	}
 	flight_maybe_free(f);
@@ -872,7 +1149,7 @@ conn_join(struct conn *c, struct flight *f, const struct proto_run *req,
 	j.led = led ? JOIN_LED : JOIN_JOINED;
 	j.run_id = f->id;
 	j.age_ms = loop_now() - run_started(f->run);
-	if (run_finished(f->run)) {	/* lingering: a replay */
+	if (flight_finished(f)) {	/* lingering: a replay */
 		j.led = JOIN_REPLAY;
 		j.age_ms = loop_now() - f->ended;
 	}
@@ -1039,15 +1316,15 @@ conn_nested(struct conn *c, const struct flight *f)
 	socklen_t	 len = sizeof(cred);
 	char		 msg[256], *esc;
 
-	if (run_finished(f->run) || getsockopt(c->fd, SOL_SOCKET,
+	if (flight_finished(f) || getsockopt(c->fd, SOL_SOCKET,
 	    SO_PEERCRED, &cred, &len) == -1 ||
-	    !server_inside(cred.pid, run_pid(f->run)))
+	    !server_inside(cred.pid, flight_pid(f)))
 		return 0;
 	esc = key_escape(f->key, f->keylen > 60 ? 60 : f->keylen);
 	snprintf(msg, sizeof(msg), "this command runs inside run %llu "
 	    "(key %s%s, pid %ld), which it would wait for forever; refused",
 	    (unsigned long long)f->id, esc != NULL ? esc : "?",
-	    f->keylen > 60 ? "..." : "", (long)run_pid(f->run));
+	    f->keylen > 60 ? "..." : "", (long)flight_pid(f));
 	free(esc);
 	conn_fail(c, msg);
 	return 1;
@@ -1125,7 +1402,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 		return;
 	}
 	if ((req.flags & RUN_NOJOIN) && ((f != NULL &&
-	    !run_finished(f->run)) || (f == NULL &&
+	    !flight_finished(f)) || (f == NULL &&
 	    record_ghost(req.key, req.keylen)))) {
 		conn_greet(c);
 		memset(&j, 0, sizeof(j));
@@ -1141,7 +1418,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	if (f != NULL && !(req.flags & RUN_DETACH) && conn_nested(c, f))
 		return;
 	if (f != NULL && (req.flags & RUN_FRESH)) {
-		if (!run_finished(f->run)) {
+		if (!flight_finished(f)) {
 			conn_queue(c, f, payload, len);
 			return;
 		}
@@ -1182,12 +1459,12 @@ conn_status(struct conn *c)
 		s.age_ms = now - run_started(f->run);
 		s.bytes = spool_bytes(run_spool(f->run));
 		/* Once ended, its pid may be another process's. */
-		s.pid = run_finished(f->run) ? 0 : run_pid(f->run);
+		s.pid = flight_finished(f) ? 0 : flight_pid(f);
 		s.waiters = f->nwaiters;
 		s.queued = f->nfresh;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
 		    (f->keep ? STATUS_KEEP : 0) | (f->tty ? STATUS_TTY : 0);
-		if (f->joinable && run_finished(f->run)) {
+		if (f->joinable && flight_finished(f)) {
 			s.flags |= STATUS_LINGER;
 			s.linger_ms = loop_timer_left(f->linger);
 		}
@@ -1438,7 +1715,8 @@ server_fds_left(void)
 		used += c->state == CONN_HELLO || c->state == CONN_REQUEST ||
 		    c->state == CONN_PARKED ? CONN_FDS : 1;
 	TAILQ_FOREACH(f, &srv.flights, all)
-		used += run_finished(f->run) ? 1 : RUN_FDS;
+		used += flight_finished(f) ? 1 : f->role == ROLE_NONE ?
+		    RUN_FDS : RUN_FDS + BRIDGE_FDS;
 	return used + CONN_FDS <= srv.fd_limit;
 }
 

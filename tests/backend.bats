@@ -398,6 +398,29 @@ end"
 	[ "$(cat l.out)" = later ]
 }
 
+@test "cancelling a --fallback local run ends the command's whole process group, children that ignore SIGTERM too" {
+	local p a b
+	redis_stop
+	BACKEND="redis://127.0.0.1:$REDIS_PORT"
+	start_hosts 1
+	# The same command a local run has fully killed: two children that
+	# inherit the ignored SIGTERM, so only the SIGKILL after --kill-after
+	# to the whole group ends them.
+	hspawn c 1 --fallback local --kill-after 1 -k G -c "trap '' TERM; sleep 300 & echo \$! >a.pid; sleep 301 & echo \$! >b.pid; echo started; wait"
+	p=$LASTPID
+	wait_for grep -q started c.out
+	a=$(cat a.pid)
+	b=$(cat b.pid)
+	kill -KILL "$p"
+	reaped "$p" 137
+	if ! wait_for gone "$a" || ! wait_for gone "$b"; then
+		ps -o pid,ppid,pgid,cmd -p "$a,$b" || true
+		kill -KILL "$a" "$b" 2>/dev/null || true
+		return 1
+	fi
+	wait_for no_run_on 1 G
+}
+
 # --- passwords and ACL -------------------------------------------------------
 
 @test "requirepass: no password or a wrong one is 125 with one line, nothing runs" {

@@ -335,3 +335,27 @@ show_soak() {
 @test "faults: 3 hosts, ${FAULT_ROUNDS:-2} runs with random partitions: every caller gets one whole run or sfrun's own line last; fences increase" {
 	soak "${FAULT_ROUNDS:-2}"
 }
+
+@test "faults: the last caller leaving while the election is pending: the lease its bridge took is given back at once" {
+	local p
+	proxies 1
+	start_hosts 1
+	# The bridge's EVAL waits in Redis (PING still answers); the proxy is
+	# then stopped so that the reply, once the EVAL has run, waits too.
+	rcli CLIENT PAUSE 30000 WRITE
+	hspawn c 1 --lease 30s -k P -c 'echo ran >>count'
+	p=$LASTPID
+	wait_for eval_paused
+	partition 1
+	kill -KILL "$p"
+	reaped "$p" 137
+	rcli CLIENT UNPAUSE
+	wait_for fenced P
+	[ -n "$(lease_of P)" ]
+	heal 1
+	# The bridge, told to leave, takes the reply and gives the lease
+	# back: no other host waits out its 30 s.
+	WAIT_SECS=10 wait_for no_lease P
+	wait_for no_run_on 1 P
+	[ ! -e count ]
+}

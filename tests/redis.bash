@@ -694,3 +694,18 @@ lacks() {
 one_line() {
 	[ -n "$1" ] && [ "$(printf '%s\n' "$1" | wc -l)" = 1 ]
 }
+
+# fenced KEY: KEY has a fence counter in Redis (a lease was taken).
+fenced() {
+	[ -n "$(fence_of "$1")" ]
+}
+
+# eval_paused: an EVAL waits in Redis, held by CLIENT PAUSE.
+eval_paused() {
+	rcli CLIENT LIST | grep -q 'flags=b .*cmd=eval'
+}
+
+# no_run_on N KEY: host N's server holds no run of KEY.
+no_run_on() {
+	[ "$(hjson "$1" 'len([r for r in R if r["key"] == A[0]])' "$2" 2>/dev/null)" = 0 ]
+}
