@@ -198,23 +198,26 @@ dur(const char *opt, const char *arg)
 	return ms;
 }
 
-int
-main(int argc, char *argv[])
-{
-	struct client_opts	 o;
-	const char		*command = NULL, *forget = NULL, *errstr;
-	char			*shell[4];
-	const char		*backend = NULL;
-	int			 ch, status = 0, stop = 0, json = 0;
+/* What the command line asks for besides a run's options. */
+struct mode {
+	const char	*command;	/* -c */
+	const char	*forget;
+	const char	*backend;
+	int		 status;
+	int		 stop;
+	int		 json;
+};
 
-	fds_std_open();
-	setlocale(LC_CTYPE, "");	/* keys print as the locale shows them */
-	memset(&o, 0, sizeof(o));
-	o.kill_after_ms = 5000;
-	o.conflict_code = 75;
-	o.prefix = "sfrun:";
-	o.lease_ms = 15000;
-	o.backend_linger_ms = 30000;
+/*
+ * Parse the options into o and m (-h and -V are answered here); returns
+ * the index of the first argument that is not one.
+ */
+static int
+options(int argc, char *argv[], struct client_opts *o, struct mode *m)
+{
+	const char	*errstr;
+	int		 ch;
+
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+k:c:t:w:nE:dvqS:hV", longopts,
 	    NULL)) != -1) {
@@ -222,144 +225,165 @@ main(int argc, char *argv[])
 		case 'k':
 			if (key_check(optarg, strlen(optarg), &errstr) == -1)
 				bad("--key", optarg, errstr);
-			o.key = optarg;
+			o->key = optarg;
 			break;
 		case 'c':
-			command = optarg;
+			m->command = optarg;
 			break;
 		case 't':
-			o.timeout_ms = dur("--timeout", optarg);
+			o->timeout_ms = dur("--timeout", optarg);
 			break;
 		case OPT_RUN_TIMEOUT:
-			o.run_timeout_ms = dur("--run-timeout", optarg);
+			o->run_timeout_ms = dur("--run-timeout", optarg);
 			break;
 		case OPT_KILL_AFTER:
-			o.kill_after_ms = dur("--kill-after", optarg);
+			o->kill_after_ms = dur("--kill-after", optarg);
 			break;
 		case 'w':
-			o.join_window_ms = dur("--join-window", optarg);
+			o->join_window_ms = dur("--join-window", optarg);
 			break;
 		case 'n':
-			o.flags |= RUN_NOJOIN;
+			o->flags |= RUN_NOJOIN;
 			break;
 		case 'E':
-			o.conflict_code = (int)strtonum(optarg, 0, 255,
+			o->conflict_code = (int)strtonum(optarg, 0, 255,
 			    &errstr);
 			if (errstr != NULL)
 				bad("--conflict-exit-code", optarg,
 				    "must be a number from 0 to 255");
 			break;
 		case 'd':
-			o.flags |= RUN_DETACH;
+			o->flags |= RUN_DETACH;
 			break;
 		case OPT_KEEP:
-			o.flags |= RUN_KEEP;
+			o->flags |= RUN_KEEP;
 			break;
 		case OPT_LINGER:
-			o.linger_ms = dur("--linger", optarg);
+			o->linger_ms = dur("--linger", optarg);
 			break;
 		case OPT_TTY:
-			o.flags |= RUN_TTY;
+			o->flags |= RUN_TTY;
 			break;
 		case OPT_FRESH:
-			o.flags |= RUN_FRESH;
+			o->flags |= RUN_FRESH;
 			break;
 		case 'v':
-			o.verbose = 1;
+			o->verbose = 1;
 			break;
 		case 'q':
-			o.quiet = 1;
+			o->quiet = 1;
 			break;
 		case 'S':
 			if (*optarg == '\0')
 				bad("--socket", optarg, "empty path");
-			o.socket = optarg;
+			o->socket = optarg;
 			break;
 		case OPT_STATUS:
-			status = 1;
+			m->status = 1;
 			break;
 		case OPT_JSON:
-			json = 1;
+			m->json = 1;
 			break;
 		case OPT_FORGET:
 			if (key_check(optarg, strlen(optarg), &errstr) == -1)
 				bad("--forget", optarg, errstr);
-			forget = optarg;
+			m->forget = optarg;
 			break;
 		case OPT_STOP:
-			stop = 1;
+			m->stop = 1;
 			break;
 		case OPT_BACKEND:
 			if (*optarg == '\0')
 				bad("--backend", optarg, "empty URL");
-			backend = optarg;
+			m->backend = optarg;
 			break;
 		case OPT_PREFIX:
 			if (strlen(optarg) > 256)
 				bad("--backend-prefix", optarg, "too long");
-			o.prefix = optarg;
+			o->prefix = optarg;
 			break;
 		case OPT_LOSS:
-			o.backend_flags = flag("--on-leader-loss", optarg,
-			    "rerun", BACKEND_RERUN, o.backend_flags);
+			o->backend_flags = flag("--on-leader-loss", optarg,
+			    "rerun", BACKEND_RERUN, o->backend_flags);
 			break;
 		case OPT_FALLBACK:
-			o.backend_flags = flag("--fallback", optarg, "local",
-			    BACKEND_FALLBACK, o.backend_flags);
+			o->backend_flags = flag("--fallback", optarg, "local",
+			    BACKEND_FALLBACK, o->backend_flags);
 			break;
 		case OPT_LEASE:
-			o.lease_ms = dur("--lease", optarg);
-			if (o.lease_ms < PROTO_LEASE_MIN_MS)
+			o->lease_ms = dur("--lease", optarg);
+			if (o->lease_ms < PROTO_LEASE_MIN_MS)
 				bad("--lease", optarg, "must be at least 3s");
 			break;
 		case OPT_BACKEND_LINGER:
-			o.backend_linger_ms = dur("--backend-linger", optarg);
-			if (o.backend_linger_ms == 0)
+			o->backend_linger_ms = dur("--backend-linger", optarg);
+			if (o->backend_linger_ms == 0)
 				bad("--backend-linger", optarg,
 				    "must be more than 0");
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		case 'V':
 			printf("sfrun %s (protocol %d)\n", SFRUN_VERSION,
 			    PROTOCOL_VERSION);
-			return 0;
+			exit(0);
 		default:
 			unknown(argv[optind - 1], optopt);
 		}
 	}
-	argc -= optind;
-	argv += optind;
+	return optind;
+}
 
-	if (status + (forget != NULL) + stop > 1)
+int
+main(int argc, char *argv[])
+{
+	struct client_opts	 o;
+	struct mode		 m;
+	char			*shell[4];
+	int			 used;
+
+	fds_std_open();
+	setlocale(LC_CTYPE, "");	/* keys print as the locale shows them */
+	memset(&o, 0, sizeof(o));
+	memset(&m, 0, sizeof(m));
+	o.kill_after_ms = 5000;
+	o.conflict_code = 75;
+	o.prefix = "sfrun:";
+	o.lease_ms = 15000;
+	o.backend_linger_ms = 30000;
+	used = options(argc, argv, &o, &m);
+	argc -= used;
+	argv += used;
+
+	if (m.status + (m.forget != NULL) + m.stop > 1)
 		bad("--status, --forget and --stop-server go alone", NULL,
 		    NULL);
-	if (json && !status)
+	if (m.json && !m.status)
 		bad("--json goes with --status", NULL, NULL);
-	if (status || forget != NULL || stop) {
-		if (argc > 0 || command != NULL)
+	if (m.status || m.forget != NULL || m.stop) {
+		if (argc > 0 || m.command != NULL)
 			bad("a control option takes no command", NULL, NULL);
-		o.json = json;
-		if (status)
+		o.json = m.json;
+		if (m.status)
 			return client_status(&o);
-		if (stop)
+		if (m.stop)
 			return client_stop(&o);
-		return client_forget(&o, forget);
+		return client_forget(&o, m.forget);
 	}
-	if (command != NULL) {
+	if (m.command != NULL) {
 		if (argc > 0)
 			bad("-c takes one string and no further arguments",
 			    NULL, NULL);
 		shell[0] = (char *)"/bin/sh";
 		shell[1] = (char *)"-c";
-		shell[2] = (char *)command;
+		shell[2] = (char *)m.command;
 		shell[3] = NULL;
 		argv = shell;
 		argc = 3;
 	} else if (argc == 0)
 		bad("no command given", NULL, NULL);
-	o.backend = backend_url(backend);
+	o.backend = backend_url(m.backend);
 	o.argc = argc;
 	o.argv = argv;
 	return client_run(&o);
