@@ -272,7 +272,7 @@ run_pipe_cb(int fd, uint32_t events, void *arg)
 		if (r->pipe[!stream] != -1 && run_drain(r, !stream))
 			run_close_pipe(r, !stream);
 		if (r->pipe[!stream] == -1 && run_try_reap(r))
-			return;		/* it called the callbacks */
+			return;		/* it has told the callbacks */
 	}
 	if (spool_bytes(r->spool) != before)
 		r->cbs.output(r->arg);
@@ -373,7 +373,7 @@ run_cleanup(void)
 
 /*
  * Reap the process if it has exited: its status, the rest of its output.
- * Returns 1 if it did, and then r may have been freed by the callbacks.
+ * Returns 1 if it did (the callbacks have been called).
  */
 static int
 run_try_reap(struct run *r)
@@ -669,11 +669,80 @@ run_spawn(const struct proto_run *req, int cwdfd, int out, int err,
 }
 
 /*
+ * The command's stdout and stderr: a terminal (--tty; one stream, outp only)
+ * or two pipes, whose ends in the command block as a program expects.
+ * -1 with *what set.
+ */
+static int
+run_output(struct run *r, const struct proto_run *req, int outp[2],
+    int errp[2], const char **what)
+{
+	if (r->tty) {
+		*what = "cannot create a terminal";
+		return (outp[0] = pty_open(req->tty_rows, req->tty_cols,
+		    &outp[1])) == -1 ? -1 : 0;
+	}
+	*what = "cannot create pipes";
+	if (pipe2(outp, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(errp, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -1;
+	fcntl(outp[1], F_SETFL, 0);
+	fcntl(errp[1], F_SETFL, 0);
+	fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
+	fcntl(errp[0], F_SETPIPE_SZ, PIPE_SIZE);
+	return 0;
+}
+
+/*
+ * The child exists: watch its exit through a pidfd, or SIGCHLD where there
+ * are none, its exec through the error pipe, and its output's pipes (those
+ * it kept). If its exit cannot be watched, it is killed and reaped here:
+ * -1 with cause.
+ */
+static int
+run_watch(struct run *r, char *cause, size_t clen)
+{
+	int	i, watched;
+
+	if ((r->pidfd = pidfd_open(r->pid, 0)) != -1)
+		watched = (r->pid_io = loop_io_add(r->pidfd, EPOLLIN,
+		    run_pid_cb, r)) != NULL;
+	else
+		watched = errno == ENOSYS && run_watch_sigchld(r) == 0;
+	if (!watched) {
+		snprintf(cause, clen, "cannot watch the command: %s",
+		    strerror(errno));
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, NULL, 0);
+		r->reaped = 1;
+		record_remove(r->pid, r->record);
+		return -1;
+	}
+	/* Under vfork the exec is over by now; else it is watched for. */
+	if (!run_exec_check(r, 0))
+		r->err_io = loop_io_add(r->errpipe, EPOLLIN, run_err_cb, r);
+	for (i = 0; i < 2; i++) {
+		if (r->pipe[i] == -1)
+			continue;	/* a terminal, or handed out */
+		r->pipe_io[i] = loop_io_add(r->pipe[i], EPOLLIN, run_pipe_cb,
+		    r);
+		if (r->pipe_io[i] == NULL) {
+			r->spool_errno = errno;	/* output cannot be watched */
+			close(r->pipe[i]);
+			r->pipe[i] = -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Start a run of req in directory cwdfd, with the descriptors in pass at
  * their numbers. With handout, the read ends of its output are given to
  * the caller there (stdout, stderr; -1 for a terminal's second), not read
- * into the spool: the run is finished once reaped. NULL with cause if it
- * could not be started (pipes, spool, fork).
+ * into the spool: the run is finished once reaped. With sidefd, the run is
+ * a bridge (sfrund --bridge) talking on it. NULL with cause if it could not
+ * be started (pipes, spool, fork).
  */
 struct run *
 run_start(const struct proto_run *req, int cwdfd, int sidefd,
@@ -682,7 +751,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 {
 	struct run	 *r;
 	int		  outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int		  exp[2] = { -1, -1 }, i, watched;
+	int		  exp[2] = { -1, -1 }, i;
 	char		**argv = NULL, **env = NULL, *keyvar = NULL;
 	char		**bargv = NULL, *idvar = NULL;
 	const char	 *what = "out of memory";
@@ -714,21 +783,9 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 		goto fail;
 	/* A bridge's command has the terminal, not the bridge. */
 	r->tty = (req->flags & RUN_TTY) && sidefd == -1;
-	what = r->tty ? "cannot create a terminal" : "cannot create pipes";
-	if (r->tty && (outp[0] = pty_open(req->tty_rows, req->tty_cols,
-	    &outp[1])) == -1)
-		goto fail;
-	if ((!r->tty && (pipe2(outp, O_CLOEXEC | O_NONBLOCK) == -1 ||
-	    pipe2(errp, O_CLOEXEC | O_NONBLOCK) == -1)) ||
+	if (run_output(r, req, outp, errp, &what) == -1 ||
 	    pipe2(exp, O_CLOEXEC | O_NONBLOCK) == -1)
 		goto fail;
-	if (!r->tty) {
-		/* The command's ends block, as a program expects. */
-		fcntl(outp[1], F_SETFL, 0);
-		fcntl(errp[1], F_SETFL, 0);
-		fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
-		fcntl(errp[0], F_SETPIPE_SZ, PIPE_SIZE);
-	}
 
 	what = "cannot fork";
 	r->started = loop_now();
@@ -743,59 +800,28 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 		close(errp[1]);
 	close(exp[1]);
 	outp[1] = errp[1] = exp[1] = -1;
-	if (handout != NULL) {
-		handout[0] = outp[0];
-		handout[1] = errp[0];
-	} else {
+	if (handout == NULL) {
 		r->pipe[0] = outp[0];
 		r->pipe[1] = errp[0];
+		outp[0] = errp[0] = -1;
 	}
-	outp[0] = errp[0] = -1;
 	r->errpipe = exp[0];
 	free(argv);
 	free(bargv);
 	free(env);
 	free(keyvar);
 	free(idvar);
-
-	/*
-	 * From here on the child exists. Its exit is watched through a pidfd,
-	 * or SIGCHLD where there are none; if neither can be, it is killed.
-	 */
-	if ((r->pidfd = pidfd_open(r->pid, 0)) != -1)
-		watched = (r->pid_io = loop_io_add(r->pidfd, EPOLLIN,
-		    run_pid_cb, r)) != NULL;
-	else
-		watched = errno == ENOSYS && run_watch_sigchld(r) == 0;
-	if (!watched) {
-		snprintf(cause, clen, "cannot watch the command: %s",
-		    strerror(errno));
-		kill(-r->pid, SIGKILL);
-		kill(r->pid, SIGKILL);
-		waitpid(r->pid, NULL, 0);
-		r->reaped = 1;
-		record_remove(r->pid, r->record);
-		if (handout != NULL) {
-			close(handout[0]);
-			if (handout[1] != -1)
-				close(handout[1]);
-		}
+	if (run_watch(r, cause, clen) == -1) {
+		if (outp[0] != -1)
+			close(outp[0]);
+		if (errp[0] != -1)
+			close(errp[0]);
 		run_free(r);
 		return NULL;
 	}
-	/* Under vfork the exec is over by now; else it is watched for. */
-	if (!run_exec_check(r, 0))
-		r->err_io = loop_io_add(r->errpipe, EPOLLIN, run_err_cb, r);
-	for (i = 0; i < 2; i++) {
-		if (r->pipe[i] == -1)
-			continue;	/* a terminal: one stream */
-		r->pipe_io[i] = loop_io_add(r->pipe[i], EPOLLIN, run_pipe_cb,
-		    r);
-		if (r->pipe_io[i] == NULL) {
-			r->spool_errno = errno;	/* output cannot be watched */
-			close(r->pipe[i]);
-			r->pipe[i] = -1;
-		}
+	if (handout != NULL) {
+		handout[0] = outp[0];
+		handout[1] = errp[0];
 	}
 	if (req->run_timeout_ms > 0)
 		loop_timer_set(r->deadline, req->run_timeout_ms);
