@@ -1,19 +1,22 @@
 /*
  * The bridge: how a run of this host takes part in a run across hosts.
  *
- * sfrund starts it as the command of a backend run (`sfrund --bridge --
- * COMMAND...`), so to the server it is a run like any other: what it writes
- * on stdout and stderr goes to the local waiters, and its end is theirs.
- * It reads the run request on RUN_SIDE_FD and reports back there which part
- * it plays ("role ...") and any end that is not a plain exit ("end ...").
+ * sfrund starts it for a backend run (`sfrund --bridge -- COMMAND...`):
+ * what it writes on stdout and stderr goes to the local waiters. On
+ * RUN_SIDE_FD it speaks proto.h frames with the server: it reads the run
+ * request (MSG_RUN), says which part this host plays (MSG_ROLE), and how
+ * its part ended when that is its to say (MSG_DONE).
  *
- * It takes the key's lease in Redis. If it gets it, it leads: it runs the
- * command, copies its output both to its own stdout/stderr and into a Redis
- * stream, renews the lease, and closes the stream with how the command
- * ended. If another host holds the lease, it follows: it replays that
- * host's stream from its first entry, then follows it live, and ends as the
- * command there ended. The layout of the keys is in DISTRIBUTED.md and in
- * sfrun(1).
+ * It takes the key's lease in Redis. If it gets it, this host leads: the
+ * server starts the command (run.c supervises every command) and hands over
+ * the read ends of its output (MSG_LEAD); the bridge copies it both to its
+ * own stdout/stderr and into a Redis stream, renews the lease, and once the
+ * server says how the command ended (MSG_DONE), closes the stream with it.
+ * If another host holds the lease, it follows: it replays that host's
+ * stream from its first entry, then follows it live, and reports how the
+ * command there ended. It never forks, waits or kills. SIGTERM, held
+ * blocked, is the server's "leave": what it took in Redis is given back
+ * first. The layout of the keys is in DISTRIBUTED.md and in sfrun(1).
  */
 #include <sys/types.h>
 #include <sys/signalfd.h>
@@ -112,7 +115,10 @@ struct bridge {
 	uint64_t		 deadline;	/* --run-timeout; 0: none */
 };
 
-/* Write all of buf to fd; a reader gone (EPIPE) is not an error here. */
+/*
+ * Write all of buf to fd. Any error ends it silently: the readers are the
+ * server and this host's waiters, and with them gone no one is left to tell.
+ */
 static void
 bridge_write(int fd, const void *buf, size_t len)
 {

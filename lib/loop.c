@@ -2,7 +2,9 @@
  * The event loop. Descriptors are watched with epoll; timers sit in a tree
  * ordered by deadline on CLOCK_MONOTONIC. A watch removed while a batch of
  * events is being dispatched may still have events pending in that batch, so
- * it is only marked dead and freed once the batch is done.
+ * it is only marked dead and freed once the batch is done. The same goes for
+ * the objects of the loop's user: a callback only marks what it ends, and
+ * the hook set with loop_after frees it once the callback has returned.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -167,7 +169,7 @@ loop_timer_free(struct loop_timer *t)
 }
 
 /* Fire every timer that is due; each is disarmed before its callback. */
-static int
+static void
 loop_fire_timers(void)
 {
 	struct loop_timer	*t;
@@ -178,12 +180,23 @@ loop_fire_timers(void)
 		t->armed = 0;
 		t->cb(t->arg);
 	}
-	if (t == NULL)
+}
+
+/* How long epoll may wait: until the next timer (at most a minute). */
+static int
+loop_timeout(void)
+{
+	struct loop_timer	*t;
+	uint64_t		 now = loop_now();
+
+	if ((t = RB_MIN(timer_tree, &timers)) == NULL)
 		return -1;
+	if (t->when <= now)
+		return 0;
 	return (int)(t->when - now > 60000 ? 60000 : t->when - now);
 }
 
-/* Free watches removed since the last batch and close the epoll instance. */
+/* Free the watches removed since the last batch. */
 static void
 loop_reap_dead(void)
 {
@@ -195,19 +208,33 @@ loop_reap_dead(void)
 	}
 }
 
+static void	(*after)(void);
+
+/*
+ * Call fn after every batch of timers or events, outside any callback:
+ * where what the callbacks marked as ended is freed.
+ */
+void
+loop_after(void (*fn)(void))
+{
+	after = fn;
+}
+
 /* Run until loop_exit(); -1 only if epoll itself fails. */
 int
 loop_run(void)
 {
 	struct epoll_event	 evs[64];
 	struct loop_io		*io;
-	int			 n, i, timeout;
+	int			 n, i;
 
 	while (!done) {
-		timeout = loop_fire_timers();
+		loop_fire_timers();
+		if (after != NULL)
+			after();
 		if (done)
 			break;
-		n = epoll_wait(epfd, evs, (int)nitems(evs), timeout);
+		n = epoll_wait(epfd, evs, (int)nitems(evs), loop_timeout());
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -219,6 +246,8 @@ loop_run(void)
 				io->cb(io->fd, evs[i].events, io->arg);
 		}
 		loop_reap_dead();
+		if (after != NULL)
+			after();
 	}
 	return 0;
 }

@@ -24,5 +24,6 @@ uint64_t		 loop_now(void);
 int			 loop_run(void);
 void			 loop_free(void);
 void			 loop_exit(void);
+void			 loop_after(void (*)(void));
 
 #endif

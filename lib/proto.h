@@ -27,6 +27,16 @@
  * where the last one ended up to END, the file is STREAM's output"; the
  * client copies each stretch itself, to its own stdout or stderr, and stops
  * at MSG_DONE.
+ *
+ * The server and a backend run's bridge (sfrund --bridge) speak the same
+ * frames on a socket pair, without hellos (they are one program): the
+ * server sends MSG_RUN first, the bridge answers MSG_ROLE once the election
+ * has said it. When this host leads (or runs alone), the server starts the
+ * command and sends MSG_LEAD with the read ends of its output, then
+ * MSG_DONE with how it ended; otherwise the bridge sends MSG_DONE with how
+ * the followed run ended, or why its part failed. How a backend run ended
+ * is, in this order: the server's own failure, the command's end if it ran
+ * on this host, the bridge's MSG_DONE.
  */
 #ifndef SFRUN_PROTO_H
 #define SFRUN_PROTO_H

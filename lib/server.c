@@ -76,12 +76,12 @@ struct flight {
 	char			*cwd;		/* NULL if not known */
 	uint64_t		 id;
 	struct run		*run;
-	int			 keep;
+	int			 keep;		/* --keep, -d: no waiter needed */
 	int			 tty;		/* on a terminal (--tty) */
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
 	uint64_t		 ended;		/* loop_now() at its end */
-	int			 busy;		/* waiters being walked */
+	int			 ended_here;	/* marked: freed after the callback */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
 	TAILQ_HEAD(, conn)	 fresh;		/* --fresh: wait for its end */
@@ -187,6 +187,8 @@ static struct {
 	unsigned		 nflights;
 	TAILQ_HEAD(, conn)	 conns;
 	unsigned		 nconns;
+	TAILQ_HEAD(, conn)	 closed_conns;	/* freed by server_reap */
+	TAILQ_HEAD(, flight)	 ended_flights;	/* freed by server_reap */
 	TAILQ_HEAD(, conn)	 parked;	/* CONN_PARKED */
 } srv;
 
@@ -194,7 +196,7 @@ static int	conn_flush(struct conn *);
 static void	conn_close(struct conn *, const char *);
 static void	conn_join(struct conn *, struct flight *,
 		    const struct proto_run *, int);
-static void	conn_fail(struct conn *, const char *);
+static void	conn_error(struct conn *, const char *);
 static int	conn_jobserver(const struct conn *, const struct proto_run *,
 		    int [RUN_PASS_MAX][2]);
 static void	flight_fresh_next(struct flight *);
@@ -278,20 +280,15 @@ flight_result(const struct flight *f, struct proto_done *d)
 static void
 server_check(void)
 {
-	static int	 checking;
 	struct flight	*f, *next;
 
-	if (checking)
-		return;		/* called again by flight_maybe_free below */
 	if (srv.stopping) {
-		checking = 1;
 		TAILQ_FOREACH_SAFE(f, &srv.flights, all, next) {
 			if (f->joinable && flight_finished(f)) {
 				flight_detach(f);
 				flight_maybe_free(f);
 			}
 		}
-		checking = 0;
 	}
 	if (srv.stopping && srv.nflights == 0) {
 		loop_exit();
@@ -341,27 +338,37 @@ flight_detach(struct flight *f)
 }
 
 /*
- * Free a flight once its run has finished, its last waiter has left and its
- * result no longer lingers (a finished flight still in the table lingers).
+ * A flight is over once its run has finished, its last waiter has left and
+ * its result no longer lingers (a finished flight still in the table
+ * lingers). It leaves the server's count at once, and is freed by
+ * server_reap once the callback that ended it has returned: whoever called
+ * this may go on using it.
  */
 static void
 flight_maybe_free(struct flight *f)
 {
-	if (f->busy || f->nwaiters > 0 || !flight_finished(f) ||
+	if (f->ended_here || f->nwaiters > 0 || !flight_finished(f) ||
 	    f->joinable)
 		return;
+	f->ended_here = 1;
 	TAILQ_REMOVE(&srv.flights, f, all);
+	TAILQ_INSERT_TAIL(&srv.ended_flights, f, all);
 	srv.nflights--;
+	flight_side_close(f);
+	server_check();
+}
+
+static void
+flight_free(struct flight *f)
+{
 	run_free(f->run);
 	run_free(f->cmd);
-	flight_side_close(f);
 	flight_drop_request(f);
 	loop_timer_free(f->linger);
 	free(f->argv);
 	free(f->cwd);
 	free(f->key);
 	free(f);
-	server_check();
 }
 
 /* --linger is over: the result is dropped once its waiters have it. */
@@ -381,12 +388,10 @@ flight_output(void *arg)
 	struct flight	*f = arg;
 	struct conn	*c, *next;
 
-	f->busy = 1;
 	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
 		if (!(c->events & EPOLLOUT))
 			conn_flush(c);
 	}
-	f->busy = 0;
 }
 
 /*
@@ -651,8 +656,6 @@ flight_report(struct flight *f, uint32_t type, const uint8_t *p, uint32_t len)
 		f->role = r.role;
 		f->gen = r.gen;
 		strlcpy(f->holder, r.holder, sizeof(f->holder));
-		if (r.role == ROLE_LEADER)
-			f->keep = 1;	/* other hosts may wait on it */
 		if (r.role != ROLE_FOLLOWER && !f->cancelled)
 			flight_lead(f);
 		else if (!f->rerun)
@@ -890,9 +893,9 @@ conn_greet(struct conn *c)
 	c->greeted = 1;
 }
 
-/* Queue an error line for the client and close after it is written. */
+/* Queue an error line for the client; it is closed once that is written. */
 static void
-conn_fail(struct conn *c, const char *msg)
+conn_error(struct conn *c, const char *msg)
 {
 	conn_greet(c);
 	proto_encode_text(&c->out, MSG_ERROR, msg, strlen(msg));
@@ -977,7 +980,7 @@ conn_fill(struct conn *c)
 /*
  * Write what is queued, refilling from the flight while the socket takes
  * it. Never blocks: EPOLLOUT is armed only while something is pending.
- * Returns -1 if the connection was closed (and freed).
+ * Returns -1 once the connection is closed (it is freed after the callback).
  */
 static int
 conn_flush(struct conn *c)
@@ -986,6 +989,8 @@ conn_flush(struct conn *c)
 	size_t		 len;
 	ssize_t		 n;
 
+	if (c->fd == -1)
+		return -1;	/* closed: freed after this callback */
 	for (;;) {
 		if (pbuf_used(&c->out) == 0)
 			conn_fill(c);
@@ -1075,8 +1080,8 @@ conn_unwait(struct conn *c)
 	f->nwaiters--;
 	if (flight_finished(f))
 		what = LEAVE_ENDED;
-	else if (f->nwaiters == 0 && f->keep)
-		what = LEAVE_KEPT;
+	else if (f->nwaiters == 0 && (f->keep || f->role == ROLE_LEADER))
+		what = LEAVE_KEPT;	/* a leader's: other hosts may wait */
 	else if (f->nwaiters == 0) {
 		flight_detach(f);
 		flight_cancel(f);
@@ -1086,10 +1091,16 @@ conn_unwait(struct conn *c)
 	return what;
 }
 
-/* Close a connection; a waiter leaves its run (conn_unwait). */
+/*
+ * Close a connection; a waiter leaves its run (conn_unwait). What it holds
+ * goes now; the connection itself is freed by server_reap once the
+ * callback that closed it has returned.
+ */
 static void
 conn_close(struct conn *c, const char *why)
 {
+	if (c->fd == -1)
+		return;
 	if (why != NULL)
 		log_info("client %d: %s", c->fd, why);
 	if (c->state == CONN_PARKED)
@@ -1097,19 +1108,46 @@ conn_close(struct conn *c, const char *why)
 	conn_unwait(c);
 	if (c->sendfd_own)
 		close(c->sendfd);
+	c->sendfd = -1;
+	c->sendfd_own = 0;
 	if (c->req != NULL)
 		explicit_bzero(c->req, c->reqlen);	/* a password, maybe */
 	free(c->req);
+	c->req = NULL;
 	conn_drop_fds(c);
 	loop_io_del(c->io);
+	c->io = NULL;
 	close(c->fd);
-	loop_timer_free(c->stall);
+	c->fd = -1;
+	c->state = CONN_CLOSING;
+	loop_timer_stop(c->stall);
 	conn_free_in(c);
 	pbuf_free(&c->out);
 	TAILQ_REMOVE(&srv.conns, c, entry);
+	TAILQ_INSERT_TAIL(&srv.closed_conns, c, entry);
 	srv.nconns--;
-	free(c);
 	server_check();
+}
+
+/*
+ * After each batch of callbacks: free the connections closed and the
+ * flights ended during it.
+ */
+static void
+server_reap(void)
+{
+	struct conn	*c;
+	struct flight	*f;
+
+	while ((c = TAILQ_FIRST(&srv.closed_conns)) != NULL) {
+		TAILQ_REMOVE(&srv.closed_conns, c, entry);
+		loop_timer_free(c->stall);
+		free(c);
+	}
+	while ((f = TAILQ_FIRST(&srv.ended_flights)) != NULL) {
+		TAILQ_REMOVE(&srv.ended_flights, f, all);
+		flight_free(f);
+	}
 }
 
 /* The request is done with: its buffer goes. */
@@ -1174,7 +1212,7 @@ conn_queue(struct conn *c, struct flight *f, const uint8_t *payload,
     uint32_t len)
 {
 	if ((c->req = malloc(len)) == NULL) {
-		conn_fail(c, "out of memory");
+		conn_error(c, "out of memory");
 		return;
 	}
 	memcpy(c->req, payload, len);
@@ -1230,9 +1268,8 @@ flight_fresh_next(struct flight *f)
 
 	if (f->nfresh == 0)
 		return;
-	f->busy = 1;
 	g = flight_find(f->key, f->keylen);
-	if (g != NULL && run_finished(g->run)) {
+	if (g != NULL && flight_finished(g)) {
 		flight_detach(g);	/* lingering: not fresh */
 		if (g != f)
 			flight_maybe_free(g);
@@ -1260,17 +1297,16 @@ flight_fresh_next(struct flight *f)
 	while ((c = TAILQ_FIRST(&f->fresh)) != NULL) {
 		conn_unqueue(c, CONN_REQUEST);
 		if (g == NULL)
-			conn_fail(c, cause);
+			conn_error(c, cause);
 		else if (proto_decode_run(c->req, c->reqlen, &req, &errstr) ==
 		    -1)
-			conn_fail(c, errstr);
+			conn_error(c, errstr);
 		else {
 			conn_greet(c);
 			conn_join(c, g, &req, c == lead);
 		}
 		conn_drop_request(c);
 	}
-	f->busy = 0;
 }
 
 /*
@@ -1326,7 +1362,7 @@ conn_nested(struct conn *c, const struct flight *f)
 	    (unsigned long long)f->id, esc != NULL ? esc : "?",
 	    f->keylen > 60 ? "..." : "", (long)flight_pid(f));
 	free(esc);
-	conn_fail(c, msg);
+	conn_error(c, msg);
 	return 1;
 }
 
@@ -1373,12 +1409,12 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	int			 led = 0;
 
 	if (proto_decode_run(payload, len, &req, &errstr) == -1) {
-		conn_fail(c, errstr);
+		conn_error(c, errstr);
 		return;
 	}
 	if ((c->nrfds != 1 && c->nrfds != 3) || fstat(c->rfds[0], &st) ==
 	    -1 || !S_ISDIR(st.st_mode)) {
-		conn_fail(c, c->nrfds == 0 ? "no working directory came with "
+		conn_error(c, c->nrfds == 0 ? "no working directory came with "
 		    "the request (is the server out of descriptors?)" :
 		    "run request without a working directory");
 		return;
@@ -1437,7 +1473,7 @@ conn_run(struct conn *c, const uint8_t *payload, uint32_t len)
 	if (f == NULL) {
 		if ((f = flight_start(&req, cwdfd, pass, npass, cause,
 		    sizeof(cause))) == NULL) {
-			conn_fail(c, cause);
+			conn_error(c, cause);
 			return;
 		}
 		led = 1;
@@ -1506,13 +1542,13 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 			snprintf(msg, sizeof(msg), "protocol mismatch: "
 			    "sfrund speaks version %u, sfrun version %u",
 			    (unsigned)PROTOCOL_VERSION, version);
-			conn_fail(c, msg);
+			conn_error(c, msg);
 		} else
 			c->state = CONN_REQUEST;
 		return;
 	}
 	if (c->state != CONN_REQUEST) {
-		conn_fail(c, "unexpected message");
+		conn_error(c, "unexpected message");
 		return;
 	}
 	if (type != MSG_RUN)
@@ -1527,7 +1563,7 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 	case MSG_FORGET:
 		if (len == 0 || proto_decode_text(p, len, key,
 		    sizeof(key)) == -1) {
-			conn_fail(c, "bad key");
+			conn_error(c, "bad key");
 			break;
 		}
 		if ((f = flight_find(key, len)) != NULL) {
@@ -1544,7 +1580,7 @@ conn_dispatch(struct conn *c, uint32_t type, const uint8_t *p, uint32_t len)
 			server_retire("asked by a client");
 		break;
 	default:
-		conn_fail(c, "unexpected message");
+		conn_error(c, "unexpected message");
 		break;
 	}
 }
@@ -1605,7 +1641,7 @@ conn_read(struct conn *c)
 			    "already", INBUF_MAX >> 20);
 		srv.said_inbuf = 1;
 		c->state = CONN_REQUEST;	/* refused with its hello */
-		conn_fail(c, "the server holds too many requests at once; "
+		conn_error(c, "the server holds too many requests at once; "
 		    "refused");
 		conn_flush(c);
 		return;
@@ -1655,7 +1691,11 @@ conn_process(struct conn *c)
 		conn_dispatch(c, type, payload, plen);
 		if (c->state == CONN_PARKED)
 			return;		/* the request is read again later */
-		/* A run request may carry a Redis password: keep no copy. */
+		/*
+		 * A run request may carry a Redis password: its bytes here
+		 * are wiped (copies left where the buffer was before it grew,
+		 * and the bridge's own for AUTH, are not).
+		 */
 		explicit_bzero(c->in.data + c->in.off, (size_t)used);
 		pbuf_consume(&c->in, (size_t)used);
 	}
@@ -2127,6 +2167,7 @@ server_cleanup(void)
 		pidfile_remove(srv.pfh);
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_close(c, NULL);
+	server_reap();
 	loop_io_del(srv.lio);
 	if (srv.lfd != -1)
 		close(srv.lfd);
@@ -2152,6 +2193,8 @@ server_main(const struct server_opts *o)
 
 	TAILQ_INIT(&srv.flights);
 	TAILQ_INIT(&srv.conns);
+	TAILQ_INIT(&srv.closed_conns);
+	TAILQ_INIT(&srv.ended_flights);
 	TAILQ_INIT(&srv.parked);
 	RB_INIT(&srv.table);
 	srv.lfd = -1;
@@ -2225,6 +2268,7 @@ server_main(const struct server_opts *o)
 	spool_prepare();
 	srv.base_fds = server_count_fds() + BUSY_FDS;
 	server_check();
+	loop_after(server_reap);
 	if (loop_run() == -1)
 		log_warn("event loop: %s", strerror(errno));
 	server_cleanup();

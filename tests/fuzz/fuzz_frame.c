@@ -124,7 +124,8 @@ frame_done(const uint8_t *p, uint32_t len)
 
 	if (proto_decode_done(p, len, &m) == -1)
 		return;
-	MUST(m.how >= DONE_EXITED && m.how <= DONE_LOST);
+	MUST(m.how >= DONE_EXITED && m.how <= DONE_UNFOLLOWED);
+	MUST(m.how != DONE_UNFOLLOWED || m.value == 0);
 	n = strnlen(m.text, sizeof(m.text));
 	MUST(n < sizeof(m.text));
 	MUST(n == 0 || m.how == DONE_FAILED || m.how == DONE_EXEC_FAILED ||
@@ -225,8 +226,9 @@ frame_hello(const uint8_t *p, uint32_t len)
 	pbuf_free(&b);
 }
 
+/* MSG_OK, or MSG_LEAD (the bridge takes 1 or 2 streams of it). */
 static void
-frame_u32(const uint8_t *p, uint32_t len)
+frame_u32(uint32_t type, const uint8_t *p, uint32_t len)
 {
 	struct pbuf	 b = { 0 };
 	const uint8_t	*q;
@@ -234,8 +236,8 @@ frame_u32(const uint8_t *p, uint32_t len)
 
 	if (proto_decode_u32(p, len, &v) == -1)
 		return;
-	MUST(proto_encode_u32(&b, MSG_OK, v) == 0);
-	q = again(&b, MSG_OK, p, len, 1, &qlen);
+	MUST(proto_encode_u32(&b, type, v) == 0);
+	q = again(&b, type, p, len, 1, &qlen);
 	MUST(proto_decode_u32(q, qlen, &v2) == 0 && v2 == v);
 	pbuf_free(&b);
 }
@@ -393,7 +395,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			frame_counters(p, len, st);
 			break;
 		case MSG_OK:
-			frame_u32(p, len);
+		case MSG_LEAD:
+			frame_u32(type, p, len);
 			break;
 		case MSG_RECORD:
 			frame_record(p, len);

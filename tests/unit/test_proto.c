@@ -959,6 +959,7 @@ test_done(void)
 		{ DONE_SIGNALED, 9 }, { DONE_EXEC_FAILED, ENOENT },
 		{ DONE_TIMED_OUT, 15 }, { DONE_EXITED, -1 },
 		{ DONE_SIGNALED, INT32_MIN }, { DONE_LOST, 0 },
+		{ DONE_UNFOLLOWED, 0 },
 	};
 	static struct proto_done	m, d;
 	static uint8_t			buf[PROTO_HEADER_SIZE + 8 +
@@ -1012,10 +1013,16 @@ test_done(void)
 	how = 0;
 	memcpy(buf, &how, 4);
 	CHECK(proto_decode_done(buf, 8, &d) == -1, "done: how 0 refused");
-	how = DONE_LOST + 1;
+	how = DONE_UNFOLLOWED + 1;
 	memcpy(buf, &how, 4);
 	CHECK(proto_decode_done(buf, 8, &d) == -1,
 	    "done: how past the last refused");
+	/* A host that stopped following has no signal to tell. */
+	how = DONE_UNFOLLOWED;
+	memcpy(buf, &how, 4);
+	memcpy(buf + 4, &how, 4);
+	CHECK(proto_decode_done(buf, 8, &d) == -1,
+	    "done: unfollowed with a value refused");
 
 	/* The leader on another host was lost: a text, as for FAILED. */
 	memset(&m, 0, sizeof(m));
