@@ -66,26 +66,27 @@ struct conn;
 
 /* A run as the key table sees it: its key, its waiters. */
 struct flight {
+	/* Pointers and 64-bit fields first, ints after: no padding holes. */
 	RB_ENTRY(flight)	 entry;		/* in the table while joinable */
-	int			 joinable;
-	TAILQ_ENTRY(flight)	 all;
+	TAILQ_ENTRY(flight)	 all;		/* or on the ended list */
 	char			*key;
-	uint32_t		 keylen;
 	char			*argv;		/* for --status: its arguments */
-	uint32_t		 argvlen;	/* ... each with its NUL, cut */
 	char			*cwd;		/* NULL if not known */
 	uint64_t		 id;
 	struct run		*run;
-	int			 keep;		/* --keep, -d: no waiter needed */
-	int			 tty;		/* on a terminal (--tty) */
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
 	uint64_t		 ended;		/* loop_now() at its end */
-	int			 ended_here;	/* marked: freed after the callback */
 	TAILQ_HEAD(, conn)	 waiters;
-	unsigned		 nwaiters;
 	TAILQ_HEAD(, conn)	 fresh;		/* --fresh: wait for its end */
+	uint32_t		 keylen;
+	uint32_t		 argvlen;	/* ... each with its NUL, cut */
+	unsigned		 nwaiters;
 	unsigned		 nfresh;
+	int			 joinable;
+	int			 keep;		/* --keep, -d: no waiter needed */
+	int			 tty;		/* on a terminal (--tty) */
+	int			 ended_here;	/* marked: freed after the callback */
 
 	/*
 	 * A run through the Redis backend: run is its bridge, whose output
@@ -93,21 +94,21 @@ struct flight {
 	 * talks on side, in frames.
 	 */
 	struct run		*cmd;
-	int			 cancelled;	/* its last waiter left */
-	int			 rerun;		/* may lead a later generation */
-	int			 side;		/* -1: none */
 	struct loop_io		*side_io;
 	struct pbuf		 side_in;
 	struct pbuf		 side_out;
 	uint64_t		 side_written;	/* bytes of side_out */
-	int			 side_fds[2];	/* go with byte side_fds_at */
-	int			 side_nfds;
 	uint64_t		 side_fds_at;
 	uint8_t			*request;	/* MSG_RUN, until it leads */
-	uint32_t		 requestlen;
-	int			 cwdfd;		/* ... and where */
-	uint32_t		 role;		/* enum backend_role */
 	uint64_t		 gen;
+	uint32_t		 requestlen;
+	uint32_t		 role;		/* enum backend_role */
+	int			 side;		/* -1: none */
+	int			 side_fds[2];	/* go with byte side_fds_at */
+	int			 side_nfds;
+	int			 cwdfd;		/* where it runs, until it leads */
+	int			 cancelled;	/* its last waiter left */
+	int			 rerun;		/* may lead a later generation */
 	char			 holder[PROTO_HOLDER_MAX + 1];
 	struct proto_done	 end;		/* the bridge's; how 0: none */
 };
@@ -449,7 +450,8 @@ flight_side_close(struct flight *f)
 	for (i = 0; i < f->side_nfds; i++)
 		close(f->side_fds[i]);
 	f->side_nfds = 0;
-	explicit_bzero(f->side_out.data, f->side_out.cap);	/* a password */
+	if (f->side_out.data != NULL)		/* a password */
+		explicit_bzero(f->side_out.data, f->side_out.cap);
 	pbuf_free(&f->side_out);
 	pbuf_free(&f->side_in);
 }
@@ -618,7 +620,8 @@ flight_lead(struct flight *f)
 		if (f->cmd == NULL)
 			snprintf(d.text, sizeof(d.text), "%s", cause);
 	}
-	explicit_bzero(env.data, env.cap);
+	if (env.data != NULL)
+		explicit_bzero(env.data, env.cap);
 	pbuf_free(&env);
 	flight_drop_request(f);
 	if (f->cmd == NULL) {
@@ -744,7 +747,8 @@ flight_bridge(struct flight *f, const struct proto_run *req, int cwdfd,
 	if (proto_encode_run(&keep, req) == -1 || (f->cwdfd =
 	    fcntl(cwdfd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		snprintf(cause, clen, "%s", strerror(errno));
-		explicit_bzero(keep.data, keep.cap);
+		if (keep.data != NULL)
+			explicit_bzero(keep.data, keep.cap);
 		pbuf_free(&keep);
 		return NULL;
 	}
