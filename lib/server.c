@@ -2058,11 +2058,12 @@ server_raise_limits(void)
 
 /*
  * Signals come in through a signalfd, from a clean start: the mask and the
- * dispositions whoever started the server left are undone. SIGPIPE is ignored (a waiter gone is
- * an error on its socket) and so is SIGXFSZ (a spool over the file size
- * limit is a failed write, not the server's death). A signal ignored by
- * whoever started the server (nohup, a shell's trap) would stay ignored in
- * every run, so all other dispositions start at their defaults.
+ * dispositions whoever started the server left are undone. SIGPIPE is
+ * ignored (a waiter gone is an error on its socket) and so is SIGXFSZ (a
+ * spool over the file size limit is a failed write, not the server's
+ * death). A signal ignored by whoever started the server (nohup, a shell's
+ * trap) would stay ignored in every run, so all other dispositions start
+ * at their defaults.
  */
 static int
 server_signals(void)
@@ -2087,6 +2088,15 @@ server_signals(void)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		return -1;
 	srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	/*
+	 * SIGCHLD stays blocked too (run_init): where there is no pidfd, it
+	 * is read from run.c's own signalfd, and an unblocked one would be
+	 * discarded before that could see it.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
 	if (srv.sigfd == -1)
 		return -1;
 	srv.sigio = loop_io_add(srv.sigfd, EPOLLIN, signal_cb, NULL);

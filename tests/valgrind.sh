@@ -165,6 +165,11 @@ sfrun -q --forget lg; rc1=$?
 sfrun -q --forget lg; rc2=$?
 check "--forget: 0, then 1" test "$rc1/$rc2" = "0/1"
 
+# A run that closes its output before it exits: only its exit (SIGCHLD
+# here, without pidfd_open) tells the server it ended.
+sfrun -q -k closed -c 'exec >&- 2>&-; sleep 0.3; exit 3'; rc=$?
+check "a run that closes its output first is reaped at its exit" test "$rc" = 3
+
 # Backend runs: the server's side of a bridge (its reports, its end).
 if command -v redis-server >/dev/null; then
 	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
