@@ -40,7 +40,6 @@
 
 #define STALL_MS	10000	/* to send a whole request after connecting */
 #define ACCEPT_RETRY_MS	100	/* after running out of descriptors */
-#define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
 #define TRIM_MS		1000	/* idle this long: give memory back */
 #define FIRST_IDLE_MS	2000	/* idle before the first client: at least */
@@ -123,7 +122,6 @@ struct conn {
 	TAILQ_ENTRY(conn)	 wentry;	/* in waiters, or in fresh */
 	uint8_t			*req;		/* CONN_QUEUED: its request */
 	uint32_t		 reqlen;
-	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
 	int			 role_sent;	/* a backend run's role */
@@ -660,9 +658,8 @@ conn_fill(struct conn *c)
 	struct flight		*f = c->flight;
 	struct spool		*sp;
 	struct proto_done	 d;
-	size_t			 n;
-	int			 stream, frames = 0;
 	uint64_t		 end;
+	int			 announced = 0;
 
 	if (f == NULL || c->done_sent || c->state == CONN_QUEUED)
 		return;		/* --fresh: not this run's output */
@@ -680,29 +677,26 @@ conn_fill(struct conn *c)
 		conn_role(c, f);
 		c->role_sent = 1;
 	}
+	/*
+	 * One announcement says how far the spool holds whole records,
+	 * however many there are: the client reads their headers itself.
+	 */
 	sp = run_spool(f->run);
-	n = spool_segments(sp);
-	while (c->seg < n && frames < FILL_FRAMES) {
-		spool_segment(sp, c->seg, &stream, &end);
-		if (end > c->announced) {
-			/*
-			 * The spool's file goes with the first announcement
-			 * (a run with no output never has one): attached to
-			 * its first byte, it reaches the client with it.
-			 */
-			if (c->announced == 0) {
-				c->sendfd = spool_fd(sp);
-				c->sendfd_at = c->written + pbuf_used(&c->out);
-			}
-			proto_encode_data(&c->out, (uint32_t)stream, end);
-			c->announced = end;
-			frames++;
+	if ((end = spool_publish(sp)) > c->announced) {
+		/*
+		 * The spool's file goes with the first announcement (a run
+		 * with no output never has one): attached to its first byte,
+		 * it reaches the client with it.
+		 */
+		if (c->announced == 0) {
+			c->sendfd = spool_fd(sp);
+			c->sendfd_at = c->written + pbuf_used(&c->out);
 		}
-		if (c->seg + 1 == n)
-			break;
-		c->seg++;
+		proto_encode_data(&c->out, end);
+		c->announced = end;
+		announced = 1;
 	}
-	if (frames == 0 && run_finished(f->run)) {
+	if (!announced && run_finished(f->run)) {
 		run_result(f->run, &d);
 		if (f->end.how != 0)
 			d = f->end;	/* the bridge's word on how it ended */
