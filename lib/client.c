@@ -900,6 +900,31 @@ reader_copy(struct reader *r, uint64_t valid)
 	return READ_OK;
 }
 
+/*
+ * Take the MSG_DATA frames already read after the one being handled: only
+ * the last one's end counts, and copying up to it at once saves a pass
+ * over the spool per frame when this waiter has fallen behind. -1 if one
+ * is bad or goes back.
+ */
+static int
+client_data_ahead(struct client *c, uint64_t *end)
+{
+	const uint8_t	*p;
+	const char	*errstr;
+	uint32_t	 type, len;
+	uint64_t	 more;
+	int		 n;
+
+	while ((n = proto_next(c->in.data + c->in.off, pbuf_used(&c->in),
+	    &type, &p, &len, &errstr)) > 0 && type == MSG_DATA) {
+		if (proto_decode_data(p, len, &more) == -1 || more < *end)
+			return -1;
+		*end = more;
+		pbuf_consume(&c->in, (size_t)n);
+	}
+	return 0;
+}
+
 /* Turn the end of a run into this process's exit. */
 static int
 client_result(const struct proto_done *d, uint64_t id)
@@ -1030,6 +1055,11 @@ client_follow(struct client *c, const struct client_opts *o,
 			if (!joined || rd.spool == -1 ||
 			    proto_decode_data(p, len, &end) == -1 ||
 			    end < rd.pos)
+				goto bad;
+			pbuf_consume(&c->in, (size_t)used);
+			used = 0;
+			/* Of the announcements already here, the last counts. */
+			if (client_data_ahead(c, &end) == -1)
 				goto bad;
 			switch (reader_copy(&rd, end)) {
 			case READ_OK:

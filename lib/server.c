@@ -41,6 +41,8 @@
 #define STALL_MS	10000	/* to send a whole request after connecting */
 #define ACCEPT_RETRY_MS	100	/* after running out of descriptors */
 #define READ_CHUNK	65536
+#define ANNOUNCE_MS	1	/* new output is told a waiter at most this
+				   often while it streams */
 #define TRIM_MS		1000	/* idle this long: give memory back */
 #define FIRST_IDLE_MS	2000	/* idle before the first client: at least */
 #define CONNS_MAX	4096	/* connections at once; more are refused */
@@ -77,6 +79,8 @@ struct flight {
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
 	uint64_t		 ended;		/* loop_now() at its end */
+	struct loop_timer	*announce;	/* new output, told soon */
+	uint64_t		 told;		/* loop_now() when last told */
 	int			 busy;		/* waiters being walked */
 	TAILQ_HEAD(, conn)	 waiters;
 	unsigned		 nwaiters;
@@ -286,6 +290,7 @@ flight_maybe_free(struct flight *f)
 	flight_side_close(f);
 	pbuf_free(&f->reports);
 	loop_timer_free(f->linger);
+	loop_timer_free(f->announce);
 	free(f->argv);
 	free(f->cwd);
 	free(f->key);
@@ -310,6 +315,8 @@ flight_output(void *arg)
 	struct flight	*f = arg;
 	struct conn	*c, *next;
 
+	loop_timer_stop(f->announce);
+	f->told = loop_now();
 	f->busy = 1;
 	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
 		if (!(c->events & EPOLLOUT))
@@ -347,7 +354,29 @@ flight_done(void *arg)
 	flight_maybe_free(f);
 }
 
-static const struct run_cbs flight_cbs = { flight_output, flight_done };
+/*
+ * The command wrote more. Its waiters are told at once, unless they were
+ * told within ANNOUNCE_MS: then once that has passed, with all that came
+ * meanwhile. A command that writes a byte at a time, switching streams,
+ * would otherwise cost every waiter a message and a wakeup per byte; this
+ * way it costs at most one per ANNOUNCE_MS, and the spool's last record
+ * grows until it is told. The end is told at once (flight_done).
+ */
+static void
+flight_more(void *arg)
+{
+	struct flight	*f = arg;
+	uint64_t	 since = loop_now() - f->told;
+
+	if (loop_timer_armed(f->announce))
+		return;
+	if (since >= ANNOUNCE_MS)
+		flight_output(f);
+	else
+		loop_timer_set(f->announce, ANNOUNCE_MS - since);
+}
+
+static const struct run_cbs flight_cbs = { flight_more, flight_done };
 
 static void
 flight_side_close(struct flight *f)
@@ -565,9 +594,12 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->key = malloc(req->keylen)) == NULL ||
-	    (f->linger = loop_timer_new(flight_linger_cb, f)) == NULL) {
-		if (f != NULL)
+	    (f->linger = loop_timer_new(flight_linger_cb, f)) == NULL ||
+	    (f->announce = loop_timer_new(flight_output, f)) == NULL) {
+		if (f != NULL) {
+			loop_timer_free(f->linger);
 			free(f->key);
+		}
 		free(f);
 		snprintf(cause, clen, "out of memory");
 		return NULL;
@@ -588,6 +620,7 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 	if (f->run == NULL) {
 		flight_side_close(f);
 		loop_timer_free(f->linger);
+		loop_timer_free(f->announce);
 		free(f->argv);
 		free(f->cwd);
 		free(f->key);
