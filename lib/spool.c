@@ -8,11 +8,12 @@
  * the server keeps, or sends, grows with the output or with how often the
  * command switches between its streams.
  *
- * Writing a record: its header's place is kept, the bytes are written (by
- * splice, so the length is known only after), then the header is written,
- * and only then does the file's size cover the record. Consecutive fills
- * from the same stream extend the last record while no waiter can have
- * read its header, that is while it lies beyond everything published.
+ * Writing a record: its header's place is kept and the bytes are written
+ * (by splice, so the length is known only after). Consecutive fills from
+ * the same stream extend the last record while no waiter can have read its
+ * header, that is while it lies beyond everything published. Its header is
+ * written once it is complete: when a record of the other stream starts,
+ * or when it is published. Only then may a waiter be told of it.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -37,6 +38,9 @@ struct spool {
 	uint64_t	 last;		/* the last record's header */
 	uint32_t	 lastlen;	/* and its length, 0: none */
 	int		 laststream;
+	int		 dirty;		/* its header is not written yet */
+	int		 error;		/* errno of a header that could not
+					   be written: the spool is broken */
 };
 
 /*
@@ -158,47 +162,68 @@ spool_make(struct spool *sp)
 	return 0;
 }
 
+/* Write the last record's header if it is not written yet. */
+static int
+spool_seal(struct spool *sp)
+{
+	uint8_t	h[SPOOL_HEADER_SIZE];
+
+	if (!sp->dirty)
+		return 0;
+	spool_header_encode(h, sp->laststream, sp->lastlen);
+	if (spool_write(sp, h, sizeof(h), sp->last) == -1) {
+		sp->error = errno;
+		return -1;
+	}
+	sp->dirty = 0;
+	return 0;
+}
+
 /*
  * Where the next bytes of stream go: *hdr is the header of the record that
  * takes them, *base how long that record is already. The last record is
  * extended if it is of the same stream, not published and has room for
- * another fill; else a new record starts at the end of the file.
+ * another fill; else its header is written and a new record starts at the
+ * end of the file. -1 if the spool is broken.
  */
-static uint64_t
-spool_place(const struct spool *sp, int stream, uint64_t *hdr, uint32_t *base)
+static int
+spool_place(struct spool *sp, int stream, uint64_t *hdr, uint32_t *base,
+    uint64_t *at)
 {
+	if (sp->error != 0) {
+		errno = sp->error;
+		return -1;
+	}
 	if (sp->lastlen > 0 && sp->laststream == stream &&
 	    sp->last >= sp->published &&
 	    sp->lastlen <= SPOOL_RECORD_MAX - SPOOL_FILL_MAX) {
 		*hdr = sp->last;
 		*base = sp->lastlen;
-		return sp->size;
+		*at = sp->size;
+		return 0;
 	}
+	if (spool_seal(sp) == -1)
+		return -1;
 	*hdr = sp->size;
 	*base = 0;
-	return sp->size + SPOOL_HEADER_SIZE;
+	*at = sp->size + SPOOL_HEADER_SIZE;
+	return 0;
 }
 
 /*
- * The n bytes of stream written at the place spool_place gave are made a
- * whole record: its header is written, and only then does the file's size
- * cover them.
+ * The n bytes of stream written at the place spool_place gave now belong
+ * to the last record; its header is written later (spool_seal).
  */
-static int
+static void
 spool_commit(struct spool *sp, int stream, uint64_t hdr, uint32_t base,
     size_t n)
 {
-	uint8_t	h[SPOOL_HEADER_SIZE];
-
-	spool_header_encode(h, stream, base + (uint32_t)n);
-	if (spool_write(sp, h, sizeof(h), hdr) == -1)
-		return -1;
 	sp->last = hdr;
 	sp->lastlen = base + (uint32_t)n;
 	sp->laststream = stream;
+	sp->dirty = 1;
 	sp->size = hdr + SPOOL_HEADER_SIZE + sp->lastlen;
 	sp->bytes += n;
-	return 0;
 }
 
 /*
@@ -217,10 +242,10 @@ spool_append(struct spool *sp, int stream, const void *buf, size_t n)
 		return -1;
 	while (n > 0) {
 		part = n > SPOOL_FILL_MAX ? SPOOL_FILL_MAX : n;
-		at = spool_place(sp, stream, &hdr, &base);
-		if (spool_write(sp, buf, part, at) == -1 ||
-		    spool_commit(sp, stream, hdr, base, part) == -1)
+		if (spool_place(sp, stream, &hdr, &base, &at) == -1 ||
+		    spool_write(sp, buf, part, at) == -1)
 			return -1;
+		spool_commit(sp, stream, hdr, base, part);
 		buf = (const char *)buf + part;
 		n -= part;
 	}
@@ -259,35 +284,37 @@ spool_fill(struct spool *sp, int stream, int pipefd)
 	uint64_t	 hdr, at;
 	uint32_t	 base;
 	ssize_t		 n = 0;
-	size_t		 total = 0;
-	int		 saved;
+	size_t		 total = 0, want;
 
-	at = spool_place(sp, stream, &hdr, &base);
+	if (spool_place(sp, stream, &hdr, &base, &at) == -1)
+		return -1;
 	while (total < SPOOL_FILL_MAX) {
 		off = (loff_t)(at + total);
 		/*
 		 * Copied by hand before the first output (there is no file
 		 * yet) and where splice does not apply.
 		 */
+		want = SPOOL_FILL_MAX - total;
 		n = sp->fd == -1 ? -1 : splice(pipefd, NULL, sp->fd, &off,
-		    SPOOL_FILL_MAX - total, SPLICE_F_NONBLOCK);
+		    want, SPLICE_F_NONBLOCK);
 		if (sp->fd == -1 || (n == -1 && errno == EINVAL))
-			n = spool_copy(sp, pipefd, at + total,
-			    SPOOL_FILL_MAX - total);
+			n = spool_copy(sp, pipefd, at + total, want);
 		if (n <= 0)
 			break;
 		total += (size_t)n;
+		/*
+		 * Less than asked for: the pipe is most likely empty, and the
+		 * (level-triggered) loop calls again if it is not.
+		 */
+		if ((size_t)n < want)
+			break;
 	}
 	if (total == 0)
 		return n;
 	/* What was taken is kept, even when the next step failed. */
-	saved = errno;
-	if (spool_commit(sp, stream, hdr, base, total) == -1)
+	spool_commit(sp, stream, hdr, base, total);
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		return -1;
-	if (n == -1 && errno != EAGAIN && errno != EINTR) {
-		errno = saved;
-		return -1;
-	}
 	return (ssize_t)total;	/* an end of file is seen on the next call */
 }
 
@@ -306,15 +333,18 @@ spool_bytes(const struct spool *sp)
 }
 
 /*
- * How far the file holds whole records, to be announced to waiters. The
- * records up to there are never changed again: a waiter may have read
- * their headers.
+ * How far the file holds whole records, to be announced to waiters: the
+ * last record's header is written first. The records up to there are
+ * never changed again: a waiter may have read their headers. If the header
+ * cannot be written, what was published stays so, and the next fill fails
+ * with the error.
  */
 uint64_t
 spool_publish(struct spool *sp)
 {
-	sp->published = sp->size;
-	return sp->size;
+	if (sp->error == 0 && spool_seal(sp) == 0)
+		sp->published = sp->size;
+	return sp->published;
 }
 
 /* The header of a record of len bytes of stream. */
