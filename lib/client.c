@@ -1,8 +1,9 @@
 /*
  * The client. It connects to the server (starting one if none answers),
  * sends its request, and for a run copies output itself: the server hands it
- * the run's spool file and announces stretch by stretch which stream each
- * part of it is, and the client copies them to its own stdout and stderr,
+ * the run's spool file and announces how far it holds whole records; the
+ * client walks the records (a header naming the stream and the length,
+ * then the bytes; see spool.h) and copies each to its own stdout or stderr,
  * with splice(2) or sendfile(2) where it can. Then it exits as the command
  * did.
  */
@@ -13,6 +14,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -30,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/kcmp.h>
+
 #include "client.h"
 #include "duration.h"
 #include "fds.h"
@@ -37,6 +41,7 @@
 #include "proto.h"
 #include "sig.h"
 #include "sock.h"
+#include "spool.h"
 #include "status.h"
 
 /* A connection to the server and what has been read from it. */
@@ -55,6 +60,32 @@ struct sink {
 	int		 fd;
 	enum sink_kind	 kind;
 };
+
+#define READ_CHUNK	65536	/* spool bytes read at once for headers */
+#define RECORD_COPY_MIN	32768	/* a record this long is copied zero-copy */
+
+/*
+ * A waiter's walk through the spool's records. Short records are read
+ * (READ_CHUNK at a time, headers and all), staged and written in one go;
+ * a record that was not read whole is copied from the file as before
+ * (splice, sendfile), and after one of those only a header is read, so
+ * that long output is not read into this process at all.
+ */
+struct reader {
+	int		 spool;
+	uint64_t	 pos;		/* the next record's header */
+	int		 merged;	/* stdout and stderr are one output */
+	int		 big;		/* read only a header next */
+	int		 first;		/* the stream staged first */
+	int		 failed;	/* the stream whose write failed */
+	struct sink	 sinks[2];
+	size_t		 staged[2];
+	uint8_t		 in[READ_CHUNK];
+	uint8_t		 out[2][READ_CHUNK];
+};
+
+/* What reader_copy ran into. */
+enum { READ_OK, READ_BAD, READ_WRITE, READ_SPOOL };
 
 /* How long a server that holds the pidfile has to answer again. */
 #define AUTOSTART_WAIT_MS	3000
@@ -628,12 +659,42 @@ sink_wait(struct sink *s)
 		client_expired();
 }
 
+/*
+ * Write n bytes of buf to the output, waiting while it is full. -1 with
+ * errno if it failed; a broken pipe kills this process with SIGPIPE (see
+ * sink_copy).
+ */
+static int
+sink_put(struct sink *s, const void *buf, size_t n)
+{
+	const char	*p = buf;
+	ssize_t		 w;
+
+	while (n > 0) {
+		if ((w = write(s->fd, p, n)) == -1) {
+			if (errno == EINTR)
+				client_expired();
+			else if (errno == EAGAIN)
+				sink_wait(s);
+			else {
+				if (errno == EPIPE)
+					sig_raise(SIGPIPE);
+				return -1;
+			}
+			continue;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* The plain way: pread from the spool, write to the output. */
 static ssize_t
 sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 {
 	char	buf[65536];
-	ssize_t	n, w, done;
+	ssize_t	n;
 
 	if (len > sizeof(buf))
 		len = sizeof(buf);
@@ -642,19 +703,7 @@ sink_write(struct sink *s, int spool, uint64_t off, size_t len)
 			errno = EIO;	/* shorter than announced */
 		return -1;
 	}
-	for (done = 0; done < n; done += w) {
-		if ((w = write(s->fd, buf + done, (size_t)(n - done))) == -1) {
-			if (errno == EINTR) {
-				client_expired();
-				w = 0;
-			} else if (errno == EAGAIN) {
-				sink_wait(s);
-				w = 0;
-			} else
-				return done > 0 ? done : -1;
-		}
-	}
-	return n;
+	return sink_put(s, buf, (size_t)n) == -1 ? -1 : n;
 }
 
 /*
@@ -704,6 +753,174 @@ sink_copy(struct sink *s, int spool, uint64_t *pos, uint64_t end)
 		if (n == 0)
 			errno = EIO;
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Whether stdout and stderr are one output, so that both streams can be
+ * written through one descriptor in the order of the records: the same
+ * pipe, terminal or device, or the same open file (which has one offset;
+ * where kcmp(2) cannot say, the same file at the same offset).
+ */
+static int
+reader_same_output(void)
+{
+	struct stat	a, b;
+	pid_t		pid = getpid();
+	long		r;
+
+	if (fstat(STDOUT_FILENO, &a) == -1 || fstat(STDERR_FILENO, &b) == -1 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return 0;
+	if (!S_ISREG(a.st_mode) && !S_ISBLK(a.st_mode))
+		return 1;
+	if ((r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, STDOUT_FILENO,
+	    STDERR_FILENO)) != -1)
+		return r == 0;
+	return lseek(STDOUT_FILENO, 0, SEEK_CUR) ==
+	    lseek(STDERR_FILENO, 0, SEEK_CUR);
+}
+
+/* Start walking a spool from its first record. */
+static void
+reader_init(struct reader *r)
+{
+	r->spool = -1;
+	r->pos = 0;
+	r->merged = reader_same_output();
+	r->big = 1;
+	r->first = 0;
+	r->failed = 0;
+	r->staged[0] = r->staged[1] = 0;
+	sink_init(&r->sinks[0], STDOUT_FILENO);
+	sink_init(&r->sinks[1], STDERR_FILENO);
+}
+
+/* Keep a short record's bytes for the next reader_flush. */
+static void
+reader_stage(struct reader *r, int stream, const uint8_t *p, size_t len)
+{
+	int	k = r->merged ? 0 : stream;
+
+	if (r->staged[0] == 0 && r->staged[1] == 0)
+		r->first = k;
+	memcpy(r->out[k] + r->staged[k], p, len);
+	r->staged[k] += len;
+}
+
+/*
+ * Write what is staged. One output gets the records in their order; two
+ * outputs get theirs one after the other, the stream staged first first:
+ * between two different outputs the order is kept per READ_CHUNK of the
+ * spool, not per record.
+ */
+static int
+reader_flush(struct reader *r)
+{
+	int	i, k;
+
+	for (i = 0; i < 2; i++) {
+		k = i == 0 ? r->first : !r->first;
+		if (r->staged[k] == 0)
+			continue;
+		if (sink_put(&r->sinks[k], r->out[k], r->staged[k]) == -1) {
+			r->failed = k;
+			return -1;
+		}
+		r->staged[k] = 0;
+	}
+	return 0;
+}
+
+/*
+ * Copy the records from r->pos up to valid, the end the server announced.
+ * Every header is checked against valid before anything of its record is
+ * written: a bad one is the server's fault (READ_BAD), and nothing from it
+ * on is copied. READ_WRITE: writing r->failed failed (errno); READ_SPOOL:
+ * reading the spool failed (errno).
+ */
+static int
+reader_copy(struct reader *r, uint64_t valid)
+{
+	uint64_t	at;
+	uint32_t	len;
+	size_t		i, want;
+	ssize_t		n;
+	int		stream;
+
+	while (r->pos < valid) {
+		want = r->big ? SPOOL_HEADER_SIZE : sizeof(r->in);
+		if (valid - r->pos < want)
+			want = (size_t)(valid - r->pos);
+		if ((n = pread(r->spool, r->in, want, (off_t)r->pos)) == -1) {
+			if (errno != EINTR)
+				return READ_SPOOL;
+			client_expired();
+			continue;
+		}
+		/* No whole header where the server announced one. */
+		if ((size_t)n < SPOOL_HEADER_SIZE)
+			return READ_BAD;
+		for (i = 0; i + SPOOL_HEADER_SIZE <= (size_t)n;
+		    i += SPOOL_HEADER_SIZE + len) {
+			at = r->pos + i;
+			if (spool_header_decode(r->in + i, at, valid, &stream,
+			    &len) == -1) {
+				r->pos = at;
+				return reader_flush(r) == -1 ? READ_WRITE :
+				    READ_BAD;
+			}
+			if (len <= (size_t)n - i - SPOOL_HEADER_SIZE) {
+				reader_stage(r, stream,
+				    r->in + i + SPOOL_HEADER_SIZE, len);
+				continue;
+			}
+			/* Not read whole. A short one: read again, whole. */
+			if (len < RECORD_COPY_MIN && (i > 0 || r->big)) {
+				r->big = 0;
+				break;
+			}
+			if (reader_flush(r) == -1)
+				return READ_WRITE;
+			at += SPOOL_HEADER_SIZE;
+			if (sink_copy(&r->sinks[stream], r->spool, &at,
+			    at + len) == -1) {
+				r->failed = stream;
+				return READ_WRITE;
+			}
+			r->big = 1;
+			i += SPOOL_HEADER_SIZE + len;
+			break;
+		}
+		r->pos += i;
+		if (reader_flush(r) == -1)
+			return READ_WRITE;
+	}
+	return READ_OK;
+}
+
+/*
+ * Take the MSG_DATA frames already read after the one being handled: only
+ * the last one's end counts, and copying up to it at once saves a pass
+ * over the spool per frame when this waiter has fallen behind. -1 if one
+ * is bad or goes back.
+ */
+static int
+client_data_ahead(struct client *c, uint64_t *end)
+{
+	const uint8_t	*p;
+	const char	*errstr;
+	uint32_t	 type, len;
+	uint64_t	 more;
+	int		 n;
+
+	while ((n = proto_next(c->in.data + c->in.off, pbuf_used(&c->in),
+	    &type, &p, &len, &errstr)) > 0 && type == MSG_DATA) {
+		if (proto_decode_data(p, len, &more) == -1 || more < *end)
+			return -1;
+		*end = more;
+		pbuf_consume(&c->in, (size_t)n);
 	}
 	return 0;
 }
@@ -802,15 +1019,14 @@ client_follow(struct client *c, const struct client_opts *o,
 	struct proto_joined	 j;
 	struct proto_done	 d;
 	struct proto_role	 role;
-	struct sink		 sinks[2];
+	static struct reader	 rd;
 	const uint8_t		*p;
-	uint32_t		 type, len, stream;
-	uint64_t		 end, pos = 0, id = 0;
-	int			 used, r, spool = -1, joined = 0, told = 0;
+	uint32_t		 type, len;
+	uint64_t		 end, id = 0;
+	int			 used, r, joined = 0, told = 0;
 	char			 text[PROTO_TEXT_MAX + 1];
 
-	sink_init(&sinks[0], STDOUT_FILENO);
-	sink_init(&sinks[1], STDERR_FILENO);
+	reader_init(&rd);
 	while ((r = client_next(c, &type, &p, &len, &used)) == 1) {
 		switch (type) {
 		case MSG_JOINED:
@@ -833,16 +1049,33 @@ client_follow(struct client *c, const struct client_opts *o,
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */
-			if (spool == -1 && c->nfds > 0)
-				spool = c->fds[0];
-			if (!joined || spool == -1 ||
-			    proto_decode_data(p, len, &stream, &end) == -1 ||
-			    end < pos)
+			if (rd.spool == -1 && c->nfds > 0)
+				rd.spool = c->fds[0];
+			if (!joined || rd.spool == -1 ||
+			    proto_decode_data(p, len, &end) == -1 ||
+			    end < rd.pos)
 				goto bad;
-			if (sink_copy(&sinks[stream], spool, &pos, end) ==
-			    -1) {
+			pbuf_consume(&c->in, (size_t)used);
+			used = 0;
+			/* Of the announcements already here, the last counts. */
+			if (client_data_ahead(c, &end) == -1)
+				goto bad;
+			switch (reader_copy(&rd, end)) {
+			case READ_OK:
+				break;
+			case READ_BAD:
+				client_say("the server on %s broke the "
+				    "protocol: no valid record at byte %llu "
+				    "of the output", c->path,
+				    (unsigned long long)rd.pos);
+				return 125;
+			case READ_WRITE:
 				client_say("write error on %s: %s",
-				    stream == 0 ? "stdout" : "stderr",
+				    rd.failed == 0 ? "stdout" : "stderr",
+				    strerror(errno));
+				return 125;
+			default:
+				client_say("cannot read the output: %s",
 				    strerror(errno));
 				return 125;
 			}

@@ -92,7 +92,7 @@ proto_limit(uint32_t type)
 	case MSG_BUSY:
 		return 28;
 	case MSG_DATA:
-		return 16;
+		return 8;
 	case MSG_DONE:
 		return 8 + PROTO_TEXT_MAX - 1;	/* text and its NUL fit */
 	case MSG_ERROR:
@@ -104,10 +104,10 @@ proto_limit(uint32_t type)
 	case MSG_STATUS_END:
 		return 32;
 	case MSG_OK:
-	case MSG_ROLE:
-		return 16 + PROTO_HOLDER_MAX;
 	case MSG_LEAD:
 		return 4;
+	case MSG_ROLE:
+		return 16 + PROTO_HOLDER_MAX;
 	case MSG_RECORD:
 		return 24 + PROTO_BOOT_ID_LEN + PROTO_KEY_MAX;
 	}
@@ -557,28 +557,20 @@ proto_decode_record(const uint8_t *p, uint32_t len, struct proto_record *m)
 }
 
 int
-proto_encode_data(struct pbuf *b, uint32_t stream, uint64_t end)
+proto_encode_data(struct pbuf *b, uint64_t end)
 {
 	size_t	at = frame_begin(b, MSG_DATA);
-	int	f = 0;
 
-	f |= put_u32(b, stream);
-	f |= put_u32(b, 0);
-	f |= put_u64(b, end);
-	return frame_end(b, at, f);
+	return frame_end(b, at, put_u64(b, end));
 }
 
 int
-proto_decode_data(const uint8_t *p, uint32_t len, uint32_t *stream,
-    uint64_t *end)
+proto_decode_data(const uint8_t *p, uint32_t len, uint64_t *end)
 {
 	struct reader	r = { p, len, 0 };
-	uint32_t	zero;
 
-	*stream = get_u32(&r);
-	zero = get_u32(&r);
 	*end = get_u64(&r);
-	return r.bad || r.left != 0 || *stream > 1 || zero != 0 ? -1 : 0;
+	return r.bad || r.left != 0 ? -1 : 0;
 }
 
 int

@@ -22,11 +22,15 @@
  *
  * A run request (MSG_RUN) carries the invoker's working directory as a file
  * descriptor (SCM_RIGHTS). The answer is MSG_JOINED. The first MSG_DATA
- * carries the run's spool file, which holds stdout and stderr in the order
- * they were read (a run with no output has none). Each MSG_DATA says "from
- * where the last one ended up to END, the file is STREAM's output"; the
- * client copies each stretch itself, to its own stdout or stderr, and stops
- * at MSG_DONE.
+ * carries the run's spool file (a run with no output has none). The file
+ * is a sequence of records, each a header saying which stream (stdout or
+ * stderr) and how many bytes, then those bytes, in the order the server
+ * read them; the header's layout is in spool.h (SPOOL_HEADER_SIZE). Each
+ * MSG_DATA says "the file holds whole records up to END", END never less
+ * than in the last one; how often the output switches streams changes
+ * neither the number of messages nor their size. The client walks the
+ * records itself, checks each header (a bad one is a protocol error),
+ * copies each record to its own stdout or stderr, and stops at MSG_DONE.
  *
  * The server and a backend run's bridge (sfrund --bridge) speak the same
  * frames on a socket pair, without hellos (they are one program): the
@@ -44,7 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTOCOL_VERSION	4
+#define PROTOCOL_VERSION	5
 #define PROTOCOL_MAGIC		0x75726673U	/* "sfru" */
 
 #define PROTO_HEADER_SIZE	8
@@ -67,8 +71,9 @@ enum msg_type {
 	MSG_FORGET,		/* c→s: the key */
 	MSG_STOP,		/* c→s: empty */
 	MSG_JOINED,		/* s→c: struct proto_joined */
-	MSG_DATA,		/* s→c: u32 stream (0 out, 1 err), u32 0, u64 end;
-				   the first one: fd: the spool */
+	MSG_DATA,		/* s→c: u64 end: the spool holds whole
+				   records up to there; the first one:
+				   fd: the spool */
 	MSG_DONE,		/* s→c: struct proto_done */
 	MSG_BUSY,		/* s→c: --no-join and the key is in flight:
 				   struct proto_joined of that run */
@@ -256,8 +261,8 @@ int	 proto_decode_run(const uint8_t *, uint32_t, struct proto_run *,
 int	 proto_encode_joined(struct pbuf *, const struct proto_joined *);
 int	 proto_encode_busy(struct pbuf *, const struct proto_joined *);
 int	 proto_decode_joined(const uint8_t *, uint32_t, struct proto_joined *);
-int	 proto_encode_data(struct pbuf *, uint32_t, uint64_t);
-int	 proto_decode_data(const uint8_t *, uint32_t, uint32_t *, uint64_t *);
+int	 proto_encode_data(struct pbuf *, uint64_t);
+int	 proto_decode_data(const uint8_t *, uint32_t, uint64_t *);
 int	 proto_encode_done(struct pbuf *, const struct proto_done *);
 int	 proto_decode_done(const uint8_t *, uint32_t, struct proto_done *);
 int	 proto_encode_status_run(struct pbuf *,

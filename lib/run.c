@@ -429,6 +429,13 @@ run_try_reap(struct run *r)
 			before = spool_bytes(r->spool);	/* until empty */
 		run_close_pipe(r, stream);
 	}
+	/*
+	 * The last record's header is written now, not when a waiter is
+	 * next told: if it cannot be, that output is lost, and the run fails.
+	 */
+	spool_publish(r->spool);
+	if (r->spool_errno == 0)
+		r->spool_errno = spool_error(r->spool);
 	if (r->spool_errno != 0) {
 		r->result.how = DONE_FAILED;
 		snprintf(r->result.text, sizeof(r->result.text),
@@ -779,7 +786,7 @@ run_start(const struct proto_run *req, int cwdfd, int sidefd,
 	}
 	strlcpy(r->result.text, argv[0], sizeof(r->result.text));
 	what = "cannot create the spool";
-	if ((r->spool = spool_open()) == NULL)
+	if ((r->spool = spool_new()) == NULL)
 		goto fail;
 	/* A bridge's command has the terminal, not the bridge. */
 	r->tty = (req->flags & RUN_TTY) && sidefd == -1;

@@ -41,8 +41,9 @@
 
 #define STALL_MS	10000	/* to send a whole request after connecting */
 #define ACCEPT_RETRY_MS	100	/* after running out of descriptors */
-#define FILL_FRAMES	64	/* announcements queued per fill */
 #define READ_CHUNK	65536
+#define ANNOUNCE_MS	1	/* new output is told a waiter at most this
+				   often while it streams */
 #define TRIM_MS		1000	/* idle this long: give memory back */
 #define FIRST_IDLE_MS	2000	/* idle before the first client: at least */
 #define CONNS_MAX	4096	/* connections at once; more are refused */
@@ -77,6 +78,8 @@ struct flight {
 	uint64_t		 linger_ms;	/* joinable this long after */
 	struct loop_timer	*linger;
 	uint64_t		 ended;		/* loop_now() at its end */
+	struct loop_timer	*announce;	/* new output, told soon */
+	uint64_t		 told;		/* loop_now() when last told */
 	TAILQ_HEAD(, conn)	 waiters;
 	TAILQ_HEAD(, conn)	 fresh;		/* --fresh: wait for its end */
 	uint32_t		 keylen;
@@ -142,7 +145,6 @@ struct conn {
 	TAILQ_ENTRY(conn)	 wentry;	/* in waiters, or in fresh */
 	uint8_t			*req;		/* CONN_QUEUED: its request */
 	uint32_t		 reqlen;
-	size_t			 seg;		/* next spool segment */
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
 	int			 role_sent;	/* a backend run's role */
@@ -355,6 +357,7 @@ flight_maybe_free(struct flight *f)
 	TAILQ_REMOVE(&srv.flights, f, all);
 	TAILQ_INSERT_TAIL(&srv.ended_flights, f, all);
 	srv.nflights--;
+	loop_timer_stop(f->announce);
 	flight_side_close(f);
 	server_check();
 }
@@ -366,6 +369,7 @@ flight_free(struct flight *f)
 	run_free(f->cmd);
 	flight_drop_request(f);
 	loop_timer_free(f->linger);
+	loop_timer_free(f->announce);
 	free(f->argv);
 	free(f->cwd);
 	free(f->key);
@@ -389,6 +393,8 @@ flight_output(void *arg)
 	struct flight	*f = arg;
 	struct conn	*c, *next;
 
+	loop_timer_stop(f->announce);
+	f->told = loop_now();
 	TAILQ_FOREACH_SAFE(c, &f->waiters, wentry, next) {
 		if (!(c->events & EPOLLOUT))
 			conn_flush(c);
@@ -434,7 +440,29 @@ flight_done(void *arg)
 	flight_maybe_free(f);
 }
 
-static const struct run_cbs flight_cbs = { flight_output, flight_done };
+/*
+ * The command wrote more. Its waiters are told at once, unless they were
+ * told within ANNOUNCE_MS: then once that has passed, with all that came
+ * meanwhile. A command that writes a byte at a time, switching streams,
+ * would otherwise cost every waiter a message and a wakeup per byte; this
+ * way it costs at most one per ANNOUNCE_MS, and the spool's last record
+ * grows until it is told. The end is told at once (flight_done).
+ */
+static void
+flight_more(void *arg)
+{
+	struct flight	*f = arg;
+	uint64_t	 since = loop_now() - f->told;
+
+	if (loop_timer_armed(f->announce))
+		return;
+	if (since >= ANNOUNCE_MS)
+		flight_output(f);
+	else
+		loop_timer_set(f->announce, ANNOUNCE_MS - since);
+}
+
+static const struct run_cbs flight_cbs = { flight_more, flight_done };
 
 static void
 flight_side_close(struct flight *f)
@@ -825,8 +853,8 @@ flight_describe(struct flight *f, const struct proto_run *req, int cwdfd)
 
 /*
  * Start a run for req and enter it in the key table. The command gets the
- * descriptors in pass at their numbers (not a bridge: its command is
- * started by the bridge).
+ * descriptors in pass at their numbers (not a backend run's: the server
+ * starts that command later, when this host leads, without them).
  */
 static struct flight *
 flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
@@ -836,9 +864,12 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->key = malloc(req->keylen)) == NULL ||
-	    (f->linger = loop_timer_new(flight_linger_cb, f)) == NULL) {
-		if (f != NULL)
+	    (f->linger = loop_timer_new(flight_linger_cb, f)) == NULL ||
+	    (f->announce = loop_timer_new(flight_output, f)) == NULL) {
+		if (f != NULL) {
+			loop_timer_free(f->linger);
 			free(f->key);
+		}
 		free(f);
 		snprintf(cause, clen, "out of memory");
 		return NULL;
@@ -861,6 +892,7 @@ flight_start(const struct proto_run *req, int cwdfd, const int (*pass)[2],
 		flight_side_close(f);
 		flight_drop_request(f);
 		loop_timer_free(f->linger);
+		loop_timer_free(f->announce);
 		free(f->argv);
 		free(f->cwd);
 		free(f->key);
@@ -931,9 +963,8 @@ conn_fill(struct conn *c)
 	struct flight		*f = c->flight;
 	struct spool		*sp;
 	struct proto_done	 d;
-	size_t			 n;
-	int			 stream, frames = 0;
 	uint64_t		 end;
+	int			 announced = 0;
 
 	if (f == NULL || c->done_sent || c->state == CONN_QUEUED)
 		return;		/* --fresh: not this run's output */
@@ -951,29 +982,26 @@ conn_fill(struct conn *c)
 		conn_role(c, f);
 		c->role_sent = 1;
 	}
+	/*
+	 * One announcement says how far the spool holds whole records,
+	 * however many there are: the client reads their headers itself.
+	 */
 	sp = run_spool(f->run);
-	n = spool_segments(sp);
-	while (c->seg < n && frames < FILL_FRAMES) {
-		spool_segment(sp, c->seg, &stream, &end);
-		if (end > c->announced) {
-			/*
-			 * The spool's file goes with the first announcement
-			 * (a run with no output never has one): attached to
-			 * its first byte, it reaches the client with it.
-			 */
-			if (c->announced == 0) {
-				c->sendfd = spool_fd(sp);
-				c->sendfd_at = c->written + pbuf_used(&c->out);
-			}
-			proto_encode_data(&c->out, (uint32_t)stream, end);
-			c->announced = end;
-			frames++;
+	if ((end = spool_publish(sp)) > c->announced) {
+		/*
+		 * The spool's file goes with the first announcement (a run
+		 * with no output never has one): attached to its first byte,
+		 * it reaches the client with it.
+		 */
+		if (c->announced == 0) {
+			c->sendfd = spool_fd(sp);
+			c->sendfd_at = c->written + pbuf_used(&c->out);
 		}
-		if (c->seg + 1 == n)
-			break;
-		c->seg++;
+		proto_encode_data(&c->out, end);
+		c->announced = end;
+		announced = 1;
 	}
-	if (frames == 0 && flight_finished(f)) {
+	if (!announced && flight_finished(f)) {
 		flight_result(f, &d);
 		proto_encode_done(&c->out, &d);
 		c->done_sent = 1;

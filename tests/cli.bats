@@ -267,6 +267,45 @@ except OSError:
 	[[ "$stderr" == *"speaks 99"* ]]
 }
 
+@test "a bad record in the spool is a clear error, after the good ones" {
+	# A fake server hands over a spool whose second record claims more
+	# bytes than the file is announced to hold.
+	python3 -c '
+import socket, struct, sys, tempfile
+path, version = sys.argv[1], int(sys.argv[2])
+def frame(t, p):
+    return struct.pack("=II", t, len(p)) + p
+s = socket.socket(socket.AF_UNIX)
+s.bind(path); s.listen(8)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(30)
+good = b"good\n"
+spool = struct.pack("=I", len(good)) + good
+spool += struct.pack("=I", (1 << 31) | 1000) + b"x"
+f = tempfile.TemporaryFile()
+f.write(spool)
+f.flush()
+c.sendall(frame(1, struct.pack("=II", 0x75726673, version)) +
+    frame(6, struct.pack("=QQIII", 1, 0, 1, 1, 0)))
+c.sendmsg([frame(7, struct.pack("=Q", len(spool)))],
+    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", f.fileno()))])
+try:
+    while c.recv(65536):
+        pass
+except OSError:
+    pass
+' "$SFRUN_SOCKET" "$(proto_version)" 3>&- &
+	BGPIDS+=("$!")
+	wait_for test -S "$SFRUN_SOCKET"
+	SFRUN_NO_AUTOSTART=1 run --separate-stderr timeout 30 "$SFRUN" -k x -- true
+	echo "status=$status stdout=[$output] stderr=[$stderr]"
+	[ "$status" -eq 125 ]
+	[ "$output" = good ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == *"broke the protocol: no valid record at byte 9 "* ]]
+}
+
 @test "the server survives garbage on its socket" {
 	run timeout 30 "$SFRUN" -k a -- true
 	[ "$status" -eq 0 ]

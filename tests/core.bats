@@ -136,6 +136,61 @@ $(gate go); echo e2 >&2"
 	cmp want join.both
 }
 
+@test "many switches between stdout and stderr: every waiter gets each stream exact and one order" {
+	# Lines of every length, some records long enough to be copied with
+	# splice, thousands of switches: the leader and a late joiner, both
+	# with 2>&1 (one into a file, one into a pipe), must see the same
+	# interleaving, and a joiner with two files each stream exact.
+	local cmd n
+	n=$(scaled 4000 1000)
+	head -c 40000 /dev/zero | tr '\0' x >big.out
+	head -c 40000 /dev/zero | tr '\0' y >big.err
+	echo >>big.out
+	echo >>big.err
+	cmd="$(gate go); i=0; while [ \$i -lt $n ]; do echo o\$i; echo e\$i\$i >&2; if [ \$((i % 500)) = 0 ]; then cat big.out; cat big.err >&2; fi; i=\$((i+1)); done; $(gate go2)"
+	GATES+=(go2)
+	"$SFRUN" -k sw -c "$cmd" >lead.both 2>&1 3>&- &
+	local lead=$!
+	BGPIDS+=("$lead")
+	wait_for has_waiters sw 1
+	spawn sep "$SFRUN" -k sw -c "$cmd"
+	local sep=$LASTPID
+	wait_for has_waiters sw 2
+	touch go
+	i=0
+	: >want.out
+	: >want.err
+	while [ "$i" -lt "$n" ]; do
+		echo "o$i" >>want.out
+		echo "e$i$i" >>want.err
+		if [ $((i % 500)) = 0 ]; then
+			cat big.out >>want.out
+			cat big.err >>want.err
+		fi
+		i=$((i + 1))
+	done
+	local total=$(($(stat -c %s want.out) + $(stat -c %s want.err)))
+	wait_for output_bytes_are sw "$total"
+	("$SFRUN" -k sw -c "$cmd" 2>&1 3>&- | cat >late.both) &
+	local late=$!
+	BGPIDS+=("$late")
+	wait_for has_waiters sw 3
+	touch go2
+	reaped "$lead" 0
+	reaped "$sep" 0
+	reaped "$late" 0
+	cmp want.out sep.out
+	cmp want.err sep.err
+	cmp lead.both late.both
+	grep '^[ox]' lead.both >lead.out
+	grep '^[ey]' lead.both >lead.err
+	cmp want.out lead.out
+	cmp want.err lead.err
+	# The streams are interleaved: each pipe holds less than the output
+	# of either, so the server took each several times.
+	[ "$(cut -c1 lead.both | tr ox oo | tr ey ee | uniq | wc -l)" -ge 4 ]
+}
+
 @test "exit code 0 reaches leader and joiners" {
 	group 3 ex0 "$(gate go); exit 0"
 	touch go

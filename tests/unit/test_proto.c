@@ -256,6 +256,7 @@ test_frame(void)
 	CHECK(proto_limit(MSG_FORGET) == PROTO_KEY_MAX, "limit: forget");
 	CHECK(proto_limit(MSG_ERROR) == PROTO_TEXT_MAX, "limit: error");
 	CHECK(proto_limit(MSG_OK) == 4, "limit: ok is 4");
+	CHECK(proto_limit(MSG_LEAD) == 4, "limit: lead is a u32 (its streams)");
 	CHECK(proto_limit(MSG_LEAVE) == 0, "limit: leave is empty");
 	CHECK(proto_limit(0) == 0 && proto_limit(MSG_TYPE_MAX) == 0 &&
 	    proto_limit(UINT32_MAX) == 0, "limit: unknown types are 0");
@@ -276,10 +277,13 @@ test_frame(void)
 	    "frame: payload over limit refused with EMSGSIZE");
 	CHECK(proto_frame(&b, MSG_OK, payload, 5) == -1 && pbuf_used(&b) == 0,
 	    "frame: 5 bytes for ok refused");
-	CHECK(proto_frame(&b, MSG_DATA, payload, 16) == 0 &&
-	    next(&b, &type, &p, &len) == PROTO_HEADER_SIZE + 16 &&
-	    type == MSG_DATA && len == 16 && memcmp(p, payload, 16) == 0,
+	CHECK(proto_frame(&b, MSG_DATA, payload, 8) == 0 &&
+	    next(&b, &type, &p, &len) == PROTO_HEADER_SIZE + 8 &&
+	    type == MSG_DATA && len == 8 && memcmp(p, payload, 8) == 0,
 	    "frame: payload at the limit");
+	pbuf_consume(&b, PROTO_HEADER_SIZE + 8);
+	CHECK(proto_frame(&b, MSG_DATA, payload, 9) == -1 &&
+	    pbuf_used(&b) == 0, "frame: 9 bytes for data refused");
 	pbuf_free(&b);
 
 	/* Every known type frames an empty payload and parses back. */
@@ -311,15 +315,15 @@ test_next(void)
 	CHECK(proto_next(raw, 0, &type, &p, &len, &errstr) == 0,
 	    "next: nothing needs more");
 
-	proto_encode_data(&b, 1, 12345);
+	proto_encode_data(&b, 12345);
 	total = pbuf_used(&b);
-	CHECK(total == PROTO_HEADER_SIZE + 16, "next: data frame is 24 bytes");
+	CHECK(total == PROTO_HEADER_SIZE + 8, "next: data frame is 16 bytes");
 	ok = 1;
 	for (i = 0; i < total; i++)
 		ok &= proto_next(b.data, i, &type, &p, &len, &errstr) == 0;
 	CHECK(ok, "next: every truncation of a frame needs more");
 	CHECK(proto_next(b.data, total, &type, &p, &len, &errstr) ==
-	    (int)total && type == MSG_DATA && len == 16 &&
+	    (int)total && type == MSG_DATA && len == 8 &&
 	    p == b.data + PROTO_HEADER_SIZE, "next: whole frame found");
 
 	/* Two frames back to back, then the start of a third. */
@@ -384,13 +388,13 @@ test_stream(void)
 	struct pbuf		 out = { 0 }, in = { 0 };
 	struct proto_joined	 j = { 42, 7, 1, 3, 1 };
 	const uint8_t		*p;
-	uint32_t		 type, len, stream, got = 0, seen[64];
+	uint32_t		 type, len, got = 0, seen[64];
 	uint64_t		 end;
 	size_t			 at, step;
 	int			 n, ok = 1, bad = 0;
 
 	for (got = 0; got < 20; got++) {
-		proto_encode_data(&out, got % 2, (uint64_t)got * 1000);
+		proto_encode_data(&out, (uint64_t)got * 1000 + got % 2);
 		if (got % 5 == 0)
 			proto_encode_joined(&out, &j);
 	}
@@ -404,10 +408,8 @@ test_stream(void)
 			if (got < nitems(seen))
 				seen[got] = type;
 			if (type == MSG_DATA) {
-				ok &= proto_decode_data(p, len, &stream,
-				    &end) == 0;
-				ok &= end % 1000 == 0 &&
-				    stream == end / 1000 % 2;
+				ok &= proto_decode_data(p, len, &end) == 0;
+				ok &= end % 1000 == end / 1000 % 2;
 			}
 			got++;
 			pbuf_consume(&in, (size_t)n);
@@ -862,7 +864,7 @@ test_small(void)
 	struct proto_joined	j = { UINT64_MAX - 1, 1234, 1, 99, 1 }, jd;
 	struct proto_counters	c = { 10, 20, 30, -1, 1 }, cd;
 	uint8_t			buf[64];
-	uint32_t		stream, v;
+	uint32_t		v;
 	uint64_t		end;
 	long			n;
 
@@ -897,23 +899,20 @@ test_small(void)
 	    jd.run_id == j.run_id && jd.waiters == 99, "busy: round trip");
 	pbuf_free(&b);
 
-	proto_encode_data(&b, 0, 0);
+	proto_encode_data(&b, 0);
 	n = only_frame(&b, MSG_DATA, buf, sizeof(buf));
-	CHECK(n == 16 && proto_decode_data(buf, 16, &stream, &end) == 0 &&
-	    stream == 0 && end == 0, "data: stdout, 0");
+	CHECK(n == 8 && proto_decode_data(buf, 8, &end) == 0 && end == 0,
+	    "data: 0");
 	pbuf_free(&b);
-	proto_encode_data(&b, 1, UINT64_MAX);
+	proto_encode_data(&b, UINT64_MAX);
 	n = only_frame(&b, MSG_DATA, buf, sizeof(buf));
-	CHECK(n == 16 && proto_decode_data(buf, 16, &stream, &end) == 0 &&
-	    stream == 1 && end == UINT64_MAX, "data: stderr, UINT64_MAX");
-	CHECK(proto_decode_data(buf, 15, &stream, &end) == -1,
-	    "data: short refused");
-	CHECK(proto_decode_data(buf, 17, &stream, &end) == -1,
+	CHECK(n == 8 && proto_decode_data(buf, 8, &end) == 0 &&
+	    end == UINT64_MAX, "data: UINT64_MAX");
+	CHECK(proto_decode_data(buf, 7, &end) == -1, "data: short refused");
+	CHECK(proto_decode_data(buf, 9, &end) == -1,
 	    "data: trailing byte refused");
-	v = 2;
-	memcpy(buf, &v, 4);
-	CHECK(proto_decode_data(buf, 16, &stream, &end) == -1,
-	    "data: stream 2 refused");
+	CHECK(proto_decode_data(buf, 16, &end) == -1,
+	    "data: the old layout (stream, 0, end) refused");
 	pbuf_free(&b);
 
 	proto_encode_counters(&b, &c);
@@ -1288,7 +1287,7 @@ encode_after_consume(int k, size_t fill, size_t eat)
 	struct proto_run	 m, md;
 	const uint8_t		*p;
 	uint8_t			 queued[300];
-	uint32_t		 type, len, stream;
+	uint32_t		 type, len;
 	uint64_t		 end;
 	size_t			 i;
 	int			 rc = -1, n, ok;
@@ -1303,7 +1302,7 @@ encode_after_consume(int k, size_t fill, size_t eat)
 	sample_run(&m);
 	switch (k) {
 	case 0:
-		rc = proto_encode_data(&b, 1, 99);
+		rc = proto_encode_data(&b, 99);
 		break;
 	case 1:
 		rc = proto_encode_joined(&b, &j);
@@ -1326,8 +1325,8 @@ encode_after_consume(int k, size_t fill, size_t eat)
 		switch (k) {
 		case 0:
 			ok = type == MSG_DATA &&
-			    proto_decode_data(p, len, &stream, &end) == 0 &&
-			    stream == 1 && end == 99;
+			    proto_decode_data(p, len, &end) == 0 &&
+			    end == 99;
 			break;
 		case 1:
 			ok = type == MSG_JOINED &&
@@ -1585,7 +1584,7 @@ test_fuzz(void)
 	const uint8_t			*p;
 	const char			*errstr;
 	char				 text[64];
-	uint32_t			 type, len, plen, u32, stream, version;
+	uint32_t			 type, len, plen, u32, version;
 	uint64_t			 end;
 	long				 seedlen[8];
 	int				 i, n, rc;
@@ -1602,7 +1601,7 @@ test_fuzz(void)
 	joined.waiters = 3;
 	proto_encode_joined(&b, &joined);
 	seedlen[2] = take_frame(&b, MSG_JOINED, seed[2], sizeof(seed[2]));
-	proto_encode_data(&b, 1, 77);
+	proto_encode_data(&b, 77);
 	seedlen[3] = take_frame(&b, MSG_DATA, seed[3], sizeof(seed[3]));
 	done.how = DONE_FAILED;
 	strlcpy(done.text, "cannot fork", sizeof(done.text));
@@ -1657,9 +1656,9 @@ test_fuzz(void)
 		odd[2] |= rc != 0 && rc != -1;
 		odd[2] |= rc == 0 && (len != 28 || joined.led > JOIN_REPLAY ||
 		    joined.tty > 1);
-		rc = proto_decode_data(buf, len, &stream, &end);
+		rc = proto_decode_data(buf, len, &end);
 		odd[3] |= rc != 0 && rc != -1;
-		odd[3] |= rc == 0 && (len != 16 || stream > 1);
+		odd[3] |= rc == 0 && len != 8;
 		rc = proto_decode_done(buf, len, &done);
 		odd[4] |= rc != 0 && rc != -1;
 		odd[4] |= rc == 0 && (done.how < DONE_EXITED ||
