@@ -694,7 +694,7 @@ bridge_lead(struct bridge *b, int publish)
 	}
 	if (!done) {
 		lead_finish(&l);
-		_exit(0);
+		_exit(1);	/* not all of the output may have been copied */
 	}
 	for (i = 0; i < 2; i++) {
 		while (pfd[i].fd != -1 && lead_copy(&l, pfd[i].fd, i) == 1)
@@ -893,6 +893,9 @@ bridge_run(struct bridge *b)
 	int		value, again = 0, mine;
 
 	for (;;) {
+		/* A rerun past this host's --run-timeout: it stops here. */
+		if (again && b->deadline != 0 && loop_now() >= b->deadline)
+			bridge_done(b, DONE_UNFOLLOWED, 0, NULL);
 		mine = bridge_acquire(b);
 		/* Cancelled meanwhile: whatever was taken is given back. */
 		if (bridge_cancelled()) {

@@ -900,6 +900,13 @@ run_finished(const struct run *r)
 	return r->finished;
 }
 
+/* Was it ended on purpose (no waiter left, or its output could not be kept)? */
+int
+run_cancelled(const struct run *r)
+{
+	return r->cancelled;
+}
+
 void
 run_result(const struct run *r, struct proto_done *d)
 {

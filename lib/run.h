@@ -33,6 +33,7 @@ void		 run_free(struct run *);
 int		 run_init(void);
 void		 run_cleanup(void);
 int		 run_finished(const struct run *);
+int		 run_cancelled(const struct run *);
 int		 run_exec_state(const struct run *);
 void		 run_result(const struct run *, struct proto_done *);
 struct spool	*run_spool(const struct run *);

@@ -263,6 +263,18 @@ flight_result(const struct flight *f, struct proto_done *d)
 	if (f->role == ROLE_NONE || d->how == DONE_FAILED ||
 	    d->how == DONE_EXEC_FAILED)
 		return;		/* not a backend run, or the server's failure */
+	/*
+	 * A bridge that leads exits 0 once it has copied all the command's
+	 * output; any other end may have lost some of it.
+	 */
+	if (f->cmd != NULL && (d->how != DONE_EXITED || d->value != 0)) {
+		how = d->how;
+		d->how = DONE_FAILED;
+		snprintf(d->text, sizeof(d->text), "its bridge to redis ended "
+		    "(%s %d) before all of the command's output was copied",
+		    how == DONE_SIGNALED ? "signal" : "exit", d->value);
+		return;
+	}
 	if (f->cmd != NULL)
 		run_result(f->cmd, d);
 	else if (f->end.how != 0)
@@ -359,7 +371,6 @@ flight_maybe_free(struct flight *f)
 	srv.nflights--;
 	loop_timer_stop(f->announce);
 	flight_side_close(f);
-	server_check();
 }
 
 static void
@@ -420,7 +431,12 @@ flight_done(void *arg)
 		return;
 	}
 	f->ended = loop_now();
-	/* A bridge says how it ended before it exits: read that first. */
+	/*
+	 * A bridge says how it ended before it exits: read that first. No
+	 * command starts now, whatever role it said: no one would copy its
+	 * output, nor hold its lease.
+	 */
+	f->cancelled = 1;
 	if (f->side != -1)
 		flight_side_cb(f->side, EPOLLIN, f);
 	flight_drop_request(f);
@@ -687,7 +703,9 @@ flight_report(struct flight *f, uint32_t type, const uint8_t *p, uint32_t len)
 		f->role = r.role;
 		f->gen = r.gen;
 		strlcpy(f->holder, r.holder, sizeof(f->holder));
-		if (r.role != ROLE_FOLLOWER && !f->cancelled)
+		/* Not for a bridge that ended, or that the server ended. */
+		if (r.role != ROLE_FOLLOWER && !f->cancelled &&
+		    !run_finished(f->run) && !run_cancelled(f->run))
 			flight_lead(f);
 		else if (!f->rerun)
 			flight_drop_request(f);
@@ -1176,10 +1194,13 @@ server_reap(void)
 		loop_timer_free(c->stall);
 		free(c);
 	}
+	if (TAILQ_EMPTY(&srv.ended_flights))
+		return;
 	while ((f = TAILQ_FIRST(&srv.ended_flights)) != NULL) {
 		TAILQ_REMOVE(&srv.ended_flights, f, all);
 		flight_free(f);
 	}
+	server_check();		/* it may be idle now, or done stopping */
 }
 
 /* The request is done with: its buffer goes. */

@@ -866,6 +866,24 @@ end"
 	[ "$(cat count)" = "h1 1" ]
 }
 
+@test "the leader's bridge killed mid-run: its callers never exit 0, the command is ended" {
+	local p b c
+	start_hosts 1
+	# A command that would exit 0 on SIGTERM: its status must not stand
+	# for a run whose output no longer reached anyone.
+	hspawn l 1 -k K -c "trap 'exit 0' TERM; echo \$\$ >cmd.pid; echo start; $(gate go); echo end"
+	p=$LASTPID
+	wait_for grep -q start l.out
+	c=$(cat cmd.pid)
+	b=$(pgrep -f 'sfrun-bridge K' | head -1)
+	[ -n "$b" ]
+	kill -KILL "$b"
+	reaped "$p" 125
+	grep -q bridge l.err
+	wait_for gone "$c"
+	[ "$(cat l.out)" = start ]
+}
+
 @test "a run led here goes on when its local waiters leave: the followers get all of it" {
 	start_hosts 1 2
 	lead_follow 2 K -k K -c "$HCMD"
