@@ -32,13 +32,14 @@ gets() {
 	[ "$(count_lines count)" -eq "$runs" ]
 }
 
-# spools_with PID TEXT: how many of the spool files PID holds hold TEXT.
+# spools_with PID TEXT: how many of the spool files PID holds hold TEXT,
+# as one record (after its 4-byte header).
 spools_with() {
 	local f n=0
 	for f in /proc/"$1"/fd/*; do
 		case $(readlink "$f" 2>/dev/null) in
 		"$TMPDIR"/*" (deleted)")
-			[ "$(cat "$f" 2>/dev/null)" != "$2" ] || n=$((n + 1)) ;;
+			[ "$(tail -c +5 "$f" 2>/dev/null)" != "$2" ] || n=$((n + 1)) ;;
 		esac
 	done
 	echo "$n"

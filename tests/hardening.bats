@@ -681,7 +681,7 @@ for t in (0, 14, 99, 0xffffffff):
 case("run before hello", runf("before-hello"), [cwd], shut=False, want=[])
 case("status before hello", frame(STATUS), shut=False, want=[])
 case("stop before hello", frame(STOP), shut=False, want=[])
-case("data from a client", hello() + frame(DATA, struct.pack("=IIQ", 0, 0, 10)), shut=False, want=[HELLO, ERROR])
+case("data from a client", hello() + frame(DATA, struct.pack("=Q", 10)), shut=False, want=[HELLO, ERROR])
 for t in (JOINED, DONE, BUSY, ERROR, 11, 12, 13):
     case("server message %d from a client" % t, hello() + frame(t), shut=False)
 case("two hellos", hello() + hello(), shut=False, want=[HELLO, ERROR])
