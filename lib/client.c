@@ -1011,6 +1011,31 @@ client_verbose(const struct client_opts *o, const struct proto_joined *j,
 	free(esc);
 }
 
+/*
+ * -v: a backend run's role changed after it was told, as a rerun does
+ * (--on-leader-loss rerun): this host now leads, or follows another.
+ */
+static void
+client_rerun(const struct client_opts *o, const struct proto_joined *j,
+    const struct proto_role *r, const char *key)
+{
+	char	host[PROTO_HOLDER_MAX + 1], *esc;
+
+	if (!o->verbose || o->quiet || r->role == ROLE_LOCAL)
+		return;
+	esc = key_escape(key, strlen(key));
+	proto_holder_host(r->holder, host, sizeof(host));
+	if (r->role == ROLE_LEADER)
+		fprintf(stderr, "sfrun: run %llu (key %s) now runs here, for "
+		    "every host (fence %llu)\n", (unsigned long long)j->run_id,
+		    esc ? esc : "?", (unsigned long long)r->gen);
+	else
+		fprintf(stderr, "sfrun: run %llu (key %s) now follows %s's "
+		    "run (fence %llu)\n", (unsigned long long)j->run_id,
+		    esc ? esc : "?", host, (unsigned long long)r->gen);
+	free(esc);
+}
+
 /* Follow a run: copy announced output, then exit as the command did. */
 static int
 client_follow(struct client *c, const struct client_opts *o,
@@ -1045,6 +1070,8 @@ client_follow(struct client *c, const struct client_opts *o,
 				goto bad;
 			if (!told)
 				client_verbose(o, &j, &role, key, 0);
+			else
+				client_rerun(o, &j, &role, key);
 			told = 1;
 			break;
 		case MSG_DATA:

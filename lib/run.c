@@ -118,6 +118,17 @@ run_exec_check(struct run *r, int force)
 	return 1;
 }
 
+/*
+ * Tell the owner of more output (or that the command has started): not one
+ * whose output is handed out, which has no output callback.
+ */
+static void
+run_tell_output(struct run *r)
+{
+	if (r->cbs.output != NULL)
+		r->cbs.output(r->arg);
+}
+
 /* The error pipe is readable: the command has started, or failed to. */
 static void
 run_err_cb(int fd, uint32_t events, void *arg)
@@ -127,7 +138,7 @@ run_err_cb(int fd, uint32_t events, void *arg)
 	(void)fd;
 	(void)events;
 	if (run_exec_check(r, 0))
-		r->cbs.output(r->arg);
+		run_tell_output(r);
 }
 
 /* Signal the run's process group (and the process, if not yet its leader). */
@@ -275,7 +286,7 @@ run_pipe_cb(int fd, uint32_t events, void *arg)
 			return;		/* it has told the callbacks */
 	}
 	if (spool_bytes(r->spool) != before)
-		r->cbs.output(r->arg);
+		run_tell_output(r);
 	run_check_finished(r);
 }
 
@@ -442,7 +453,7 @@ run_try_reap(struct run *r)
 		    "the server could not keep the output in %s: %s",
 		    spool_get_dir(), strerror(r->spool_errno));
 	}
-	r->cbs.output(r->arg);
+	run_tell_output(r);
 	run_check_finished(r);
 	return 1;
 }

@@ -12,7 +12,8 @@ struct run;
 struct spool;
 
 struct run_cbs {
-	void	(*output)(void *);	/* more output in the spool */
+	void	(*output)(void *);	/* more output in the spool, or
+					   NULL (output handed out) */
 	void	(*done)(void *);	/* reaped, pipes closed: result known */
 };
 

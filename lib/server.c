@@ -106,11 +106,14 @@ struct flight {
 	uint64_t		 gen;
 	uint32_t		 requestlen;
 	uint32_t		 role;		/* enum backend_role */
+	uint32_t		 roles;		/* how many the bridge said */
 	int			 side;		/* -1: none */
 	int			 side_fds[2];	/* go with byte side_fds_at */
 	int			 side_nfds;
 	int			 cwdfd;		/* where it runs, until it leads */
-	int			 cancelled;	/* its last waiter left */
+	int			 cancelled;	/* no command to start: its last
+						   waiter left, or its bridge
+						   ended */
 	int			 rerun;		/* may lead a later generation */
 	char			 holder[PROTO_HOLDER_MAX + 1];
 	struct proto_done	 end;		/* the bridge's; how 0: none */
@@ -147,7 +150,7 @@ struct conn {
 	uint32_t		 reqlen;
 	uint64_t		 announced;	/* spool offset told so far */
 	int			 done_sent;
-	int			 role_sent;	/* a backend run's role */
+	uint32_t		 roles_sent;	/* of the flight's roles */
 	int			 detach;	/* -d: told when it started */
 
 	TAILQ_ENTRY(conn)	 entry;
@@ -563,15 +566,8 @@ flight_cmd_done(void *arg)
 		flight_done(f);
 }
 
-/* The command's output goes to the bridge, never here: nothing to do. */
-static void
-flight_cmd_output(void *arg)
-{
-	(void)arg;
-}
-
-static const struct run_cbs flight_cmd_cbs = { flight_cmd_output,
-	flight_cmd_done };
+/* The command's output goes to the bridge, never to the server. */
+static const struct run_cbs flight_cmd_cbs = { NULL, flight_cmd_done };
 
 /*
  * The environment of a backend run's command: the invoker's, without the
@@ -701,6 +697,7 @@ flight_report(struct flight *f, uint32_t type, const uint8_t *p, uint32_t len)
 	    proto_decode_role(p, len, &r) == 0 && (r.role != ROLE_LOCAL ||
 	    f->role == ROLE_PENDING)) {
 		f->role = r.role;
+		f->roles++;
 		f->gen = r.gen;
 		strlcpy(f->holder, r.holder, sizeof(f->holder));
 		/* Not for a bridge that ended, or that the server ended. */
@@ -972,8 +969,9 @@ conn_role(struct conn *c, const struct flight *f)
 }
 
 /*
- * Queue a backend run's role once it is known, then announcements of new
- * output, or the end once all is announced.
+ * Queue a backend run's role once it is known (and again if a rerun
+ * changes it), then announcements of new output, or the end once all is
+ * announced.
  */
 static void
 conn_fill(struct conn *c)
@@ -996,9 +994,9 @@ conn_fill(struct conn *c)
 			c->state = CONN_CLOSING;
 		return;
 	}
-	if (!c->role_sent && f->role >= ROLE_LEADER) {
+	if (c->roles_sent != f->roles && f->role >= ROLE_LEADER) {
 		conn_role(c, f);
-		c->role_sent = 1;
+		c->roles_sent = f->roles;
 	}
 	/*
 	 * One announcement says how far the spool holds whole records,
@@ -1093,6 +1091,16 @@ conn_drop_fds(struct conn *c)
 }
 
 /*
+ * The run goes on with no waiter: --keep or -d said so, or this host leads
+ * it for every host, whose waiters elsewhere count too.
+ */
+static int
+flight_kept(const struct flight *f)
+{
+	return f->keep || f->role == ROLE_LEADER;
+}
+
+/*
  * End a run no one waits for. A backend run's command is ended as a local
  * one is; a bridge with no command yet is told to give back what it holds
  * in Redis and leave (SIGTERM), and no command is started after that.
@@ -1130,8 +1138,8 @@ conn_unwait(struct conn *c)
 	f->nwaiters--;
 	if (flight_finished(f))
 		what = LEAVE_ENDED;
-	else if (f->nwaiters == 0 && (f->keep || f->role == ROLE_LEADER))
-		what = LEAVE_KEPT;	/* a leader's: other hosts may wait */
+	else if (f->nwaiters == 0 && flight_kept(f))
+		what = LEAVE_KEPT;
 	else if (f->nwaiters == 0) {
 		flight_detach(f);
 		flight_cancel(f);
@@ -1552,7 +1560,8 @@ conn_status(struct conn *c)
 		s.waiters = f->nwaiters;
 		s.queued = f->nfresh;
 		s.flags = (f->joinable ? 0 : STATUS_DETACHED) |
-		    (f->keep ? STATUS_KEEP : 0) | (f->tty ? STATUS_TTY : 0);
+		    (flight_kept(f) ? STATUS_KEEP : 0) |
+		    (f->tty ? STATUS_TTY : 0);
 		if (f->joinable && flight_finished(f)) {
 			s.flags |= STATUS_LINGER;
 			s.linger_ms = loop_timer_left(f->linger);

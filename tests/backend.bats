@@ -97,12 +97,16 @@ leak_loop() {
 	[ "$(cat count)" = h1 ]
 }
 
-@test "-v names each host's part: the leader leads for every host, a follower host names the host it follows" {
+@test "-v names each host's part: the leader leads for every host, a follower host names the host it follows; --status keeps the leader's run" {
 	start_hosts 1 2
 	lead 1 vk -v -k vk -c "$HCMD"
 	hspawn h2 2 -v -k vk -c "$HCMD"
 	local p2=$LASTPID
 	wait_for follows 2 vk
+	# The leader's run goes on without its waiters (for the other
+	# hosts'); the follower's ends with its last.
+	[ "$(SFRUN_SOCKET=$(hsock 1) field vk keep)" = True ]
+	[ "$(SFRUN_SOCKET=$(hsock 2) field vk keep)" = False ]
 	# A second caller on the follower host joins that host's run.
 	hspawn h2b 2 -v -k vk -c "$HCMD"
 	local p2b=$LASTPID
@@ -163,9 +167,10 @@ leak_loop() {
 	[ "$(cat count)" = "h1 1" ]
 }
 
-@test "leader killed, --on-leader-loss rerun: one follower reruns, the others follow it" {
+@test "leader killed, --on-leader-loss rerun: one follower reruns, the others follow it; -v says each host's new part" {
+	local n
 	start_hosts 1 2 3 4
-	lead_follow "2 3 4" K --lease 3s --on-leader-loss rerun -k K -c "$HCMD"
+	lead_follow "2 3 4" K --lease 3s --on-leader-loss rerun -v -k K -c "$HCMD"
 	host_signal KILL 1
 	# Every follower on the new generation before it ends.
 	rerun_on K 2
@@ -175,6 +180,15 @@ leak_loop() {
 	[ "$(fence_of K)" = 2 ]
 	no_lease K
 	reap_leader 125
+	for n in 2 3 4; do
+		cat "h$n.err"
+		grep -q "^sfrun: followed h1's run of key K (fence 1) as run " "h$n.err"
+		if [ "$n" = "$X" ]; then
+			grep -qx "sfrun: run [0-9]* (key K) now runs here, for every host (fence 2)" "h$n.err"
+		else
+			grep -qx "sfrun: run [0-9]* (key K) now follows h$X's run (fence 2)" "h$n.err"
+		fi
+	done
 }
 
 # --- leader paused -----------------------------------------------------------
