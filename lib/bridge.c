@@ -808,8 +808,26 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 }
 
 /*
+ * The stream is gone from Redis: expired after the run's end (--backend-
+ * linger), or long after its leader was lost. Not said on an error.
+ */
+static int
+follow_gone(struct bridge *b)
+{
+	const char	*argv[2] = { "EXISTS", b->stream };
+	redisReply	*r;
+	int		 gone;
+
+	r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 2, argv);
+	gone = reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
+	freeReplyObject(r);
+	return gone;
+}
+
+/*
  * Follow the holder's stream to its end. Returns 1 with how and value when
- * the x record came, 0 when the leader was lost.
+ * the x record came, 0 when the leader was lost, -1 when the stream was
+ * gone before its end was read.
  */
 static int
 bridge_follow(struct bridge *b, uint32_t *how, int *value)
@@ -856,8 +874,8 @@ bridge_follow(struct bridge *b, uint32_t *how, int *value)
 			continue;
 		}
 		freeReplyObject(r);
-		if (drained)
-			return 0;	/* the lease moved, no end came */
+		if (drained)	/* the lease moved, no end came */
+			return follow_gone(b) ? -1 : 0;
 		/* Nothing for a while: is the leader still there? */
 		r = redis_strv(b->redis, loop_now() + b->req.lease_ms, 2, get);
 		if (r == NULL)
@@ -890,7 +908,7 @@ bridge_run(struct bridge *b)
 {
 	uint32_t	how;
 	char		host[PROTO_HOLDER_MAX + 1];
-	int		value, again = 0, mine;
+	int		value, again = 0, mine, n;
 
 	for (;;) {
 		/* A rerun past this host's --run-timeout: it stops here. */
@@ -919,15 +937,23 @@ bridge_run(struct bridge *b)
 		if (again)
 			bridge_say("following generation %llu of %s on %s",
 			    (unsigned long long)b->gen, b->key, host);
-		if (bridge_follow(b, &how, &value))
+		if ((n = bridge_follow(b, &how, &value)) == 1)
 			bridge_done(b, how, value, NULL);
+		/* Without the log, which of the three cannot be told. */
+		if (n == -1 && !(b->req.backend_flags & BACKEND_RERUN))
+			bridge_end(b, DONE_LOST, "the log of %s's run on %s "
+			    "(generation %llu) left redis before this host read "
+			    "its end: the run ended more than --backend-linger "
+			    "ago, lost its leader, or redis restarted", b->key,
+			    host, (unsigned long long)b->gen);
 		if (!(b->req.backend_flags & BACKEND_RERUN))
 			bridge_end(b, DONE_LOST, "the run of %s on %s (generation "
 			    "%llu) lost its leader before it ended", b->key,
 			    host, (unsigned long long)b->gen);
-		bridge_say("the run of %s on %s (generation %llu) lost its "
-		    "leader; it runs again (--on-leader-loss rerun)", b->key,
-		    host, (unsigned long long)b->gen);
+		bridge_say("the run of %s on %s (generation %llu) %s; it runs "
+		    "again (--on-leader-loss rerun)", b->key, host,
+		    (unsigned long long)b->gen, n == -1 ? "left redis before "
+		    "its end was read" : "lost its leader");
 		again = 1;
 	}
 }

@@ -340,8 +340,8 @@ end"
 	redis_shutdown
 	redis_start
 	reap_hosts 75
-	grep -q lost h2.err
-	grep -q lost h3.err
+	grep -q 'lost its leader, or redis restarted' h2.err
+	grep -q 'lost its leader, or redis restarted' h3.err
 	outs_are "start h1" 2 3
 	# The leader's command goes on and ends normally.
 	touch go.h1
@@ -356,6 +356,29 @@ end"
 	[ "$(hpid 2)" = "$s2" ]
 	[ "$(hpid 3)" = "$s3" ]
 	hosts_answer 1 2 3
+}
+
+@test "a follower host more than --backend-linger behind the end: 75, and its callers are told the log left redis, not that the leader was lost" {
+	# 2 MB is more than 16 entries (an XREAD's COUNT) of 64 KiB: a reply
+	# already sent when host 2 stopped cannot hold the end.
+	local cmd
+	cmd="echo start; $(gate go.h1); head -c 2000000 /dev/zero | tr '\\0' x; echo; echo end"
+	start_hosts 1 2
+	lead_follow 2 K --backend-linger 1s -k K -c "$cmd"
+	wait_for grep -q start h2.out
+	host_signal STOP 2
+	wait_for host_stopped 2
+	touch go.h1
+	reap_leader 0
+	[ "$(wc -c <h1.out)" = 2000011 ]
+	# The log lingers 1s after the end, then goes.
+	wait_for eval '[ -z "$(streams_of K)" ]'
+	host_signal CONT 2
+	reap_hosts 75
+	grep -q "left redis before this host read its end: the run ended more than --backend-linger ago" h2.err
+	lacks 'lost its leader before' h2.err
+	[ "$(head -n 1 h2.out)" = start ]
+	[ "$(wc -c <h2.out)" -lt 2000011 ]
 }
 
 @test "Redis restarted mid-run, rerun: one follower reruns, the other follows it" {
