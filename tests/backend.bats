@@ -912,7 +912,7 @@ end"
 	p=$LASTPID
 	wait_for grep -q start l.out
 	c=$(cat cmd.pid)
-	b=$(pgrep -f 'sfrun-bridge K' | head -1)
+	b=$(bridge_pids 1)
 	[ -n "$b" ]
 	kill -KILL "$b"
 	reaped "$p" 125

@@ -99,9 +99,10 @@ os.execv(sys.argv[1], [sys.argv[1], "-k", "K", "-c", "ulimit -Sn; ulimit -Hn"])'
 
 # --- at most one run per key, across a crash or a restart -------------------
 
-# runners: how many shells run the test's command (marked with a no-op).
+# runners: how many shells run the test's command, marked with a no-op
+# (this test's, in this run of the suite: not another's at the same time).
 runners() {
-	pgrep -f -- "^/bin/sh -c : sfrun-marker-$BATS_TEST_NUMBER;" | wc -l
+	pgrep -f -- "^/bin/sh -c : sfrun-marker-${BATS_RUN_TMPDIR##*/}-$BATS_TEST_NUMBER;" | wc -l
 }
 
 # new_server OLD: a server other than OLD runs on the socket.
@@ -115,7 +116,7 @@ new_server() {
 # (a line "start" in count, the gate, a line "done"), in $cmd; the caller's
 # pid in $a, the server's in $old.
 lead_marked() {
-	cmd=": sfrun-marker-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
+	cmd=": sfrun-marker-${BATS_RUN_TMPDIR##*/}-$BATS_TEST_NUMBER; echo start >>count; $(gate go); echo done >>count"
 	spawn_waiter a "$1" 1 "$SFRUN" -k "$1" -c "$cmd"
 	a=$LASTPID
 	old=$(server_pid)

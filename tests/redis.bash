@@ -476,17 +476,22 @@ host_stopped() {
 	done
 }
 
-# bridges N: how many sfrun-bridge processes run under host N's server.
-bridges() {
-	local pid p n=0
+# bridge_pids N: the sfrun-bridge processes under host N's server (never
+# another test's), one a line.
+bridge_pids() {
+	local pid p
 	pid=$(hpid "$1")
-	[ -n "$pid" ] || { echo 0; return; }
+	[ -n "$pid" ] || return 0
 	for p in $(tree "$pid"); do
 		case $(ps -o args= -p "$p" 2>/dev/null) in
-		*sfrun-bridge*) n=$((n + 1)) ;;
+		*sfrun-bridge*) echo "$p" ;;
 		esac
 	done
-	echo "$n"
+}
+
+# bridges N: how many sfrun-bridge processes run under host N's server.
+bridges() {
+	bridge_pids "$1" | wc -l
 }
 
 # bridges_are N COUNT: host N's server has COUNT bridges.
