@@ -903,6 +903,37 @@ end"
 	[ "$(cat count)" = "h1 1" ]
 }
 
+@test "a host's server under ulimit -n 64: 40 concurrent backend calls of distinct keys all run, each once" {
+	# Both limits 64 for the server, its bridges and their commands: a
+	# backend run holds more descriptors than a local one (its bridge's
+	# side socket and pipes, its command's, the kept directory), so only
+	# a few fit. The server takes calls only as descriptors allow; the
+	# others wait, and none fails for it.
+	local i bad=0
+	(ulimit -n 64; start_hosts 1)
+	[ "$(awk '/^Max open files/ { print $4, $5 }' "/proc/$(hpid 1)/limits")" = "64 64" ]
+	host_env 1
+	for i in $(seq 40); do
+		env "${HENV[@]}" "$SFRUN" -k "key$i" -c "echo run >>count.$i; $(gate go); echo $i" >"o.$i" 2>"e.$i" 3>&- &
+		BGPIDS+=("$!")
+	done
+	# The server is out of descriptors with runs held at the gate: the
+	# other calls wait to be accepted.
+	wait_for grep -q "out of descriptors" h1.log
+	wait_for eval '[ "$(ls count.* 2>/dev/null | wc -l)" -ge 2 ]'
+	touch go
+	for i in $(seq 40); do
+		reap "${BGPIDS[-$i]}" 60
+	done
+	for i in $(seq 40); do
+		[ "$(cat "o.$i")" = "$i" ] && [ "$(cat "count.$i")" = run ] ||
+		    { echo "call $i: $(cat "e.$i")"; bad=$((bad + 1)); }
+	done
+	echo "$bad of 40 failed"
+	[ "$bad" = 0 ]
+	hosts_answer 1
+}
+
 @test "the leader's bridge killed mid-run: its callers never exit 0, the command is ended" {
 	local p b c
 	start_hosts 1
