@@ -108,6 +108,7 @@ static struct {
 	struct client	*c;
 	const char	*key;
 	uint64_t	 id;		/* 0: not joined yet */
+	uint32_t	 role;		/* the last MSG_ROLE's */
 	int		 leaving;
 } waiter;
 
@@ -154,7 +155,8 @@ client_left(uint32_t what)
 	case LEAVE_GOES_ON:
 		return "goes on for those still waiting";
 	case LEAVE_KEPT:
-		return "goes on (--keep)";
+		return waiter.role == ROLE_LEADER ? "goes on for the other "
+		    "hosts (this host leads it)" : "goes on (--keep)";
 	case LEAVE_CANCELLED:
 		return "was cancelled: no one else waited for it (SIGTERM, "
 		    "then SIGKILL after its grace period)";
@@ -1070,9 +1072,10 @@ client_follow(struct client *c, const struct client_opts *o,
 				goto bad;
 			if (!told)
 				client_verbose(o, &j, &role, key, 0);
-			else
+			else if (waiter.role != ROLE_NONE)
 				client_rerun(o, &j, &role, key);
 			told = 1;
+			waiter.role = role.role;
 			break;
 		case MSG_DATA:
 			/* The spool's file comes with the first of these. */

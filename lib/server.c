@@ -106,14 +106,14 @@ struct flight {
 	uint64_t		 gen;
 	uint32_t		 requestlen;
 	uint32_t		 role;		/* enum backend_role */
-	uint32_t		 roles;		/* how many the bridge said */
+	uint32_t		 roles;		/* MSG_ROLEs read */
 	int			 side;		/* -1: none */
 	int			 side_fds[2];	/* go with byte side_fds_at */
 	int			 side_nfds;
 	int			 cwdfd;		/* where it runs, until it leads */
-	int			 cancelled;	/* no command to start: its last
-						   waiter left, or its bridge
-						   ended */
+	int			 cancelled;	/* no command to start: its
+						   last waiter left, or its
+						   bridge ended */
 	int			 rerun;		/* may lead a later generation */
 	char			 holder[PROTO_HOLDER_MAX + 1];
 	struct proto_done	 end;		/* the bridge's; how 0: none */
@@ -729,7 +729,7 @@ flight_side_cb(int fd, uint32_t events, void *arg)
 	struct flight	*f = arg;
 	const uint8_t	*payload;
 	const char	*errstr;
-	uint32_t	 type, plen, role = f->role;
+	uint32_t	 type, plen, roles = f->roles;
 	ssize_t		 n;
 	int		 used;
 
@@ -762,10 +762,10 @@ flight_side_cb(int fd, uint32_t events, void *arg)
 			flight_side_close(f);
 	}
 	/*
-	 * The waiters hear of a new role at once; at the end they hear of
-	 * it with the rest.
+	 * The waiters hear of a new role at once (a rerun's too); at the
+	 * end they hear of it with the rest.
 	 */
-	if (f->role != role && !flight_finished(f))
+	if (f->roles != roles && !flight_finished(f))
 		flight_output(f);
 }
 

@@ -923,15 +923,39 @@ end"
 	wait_for eval '[ "$(ls count.* 2>/dev/null | wc -l)" -ge 2 ]'
 	touch go
 	for i in $(seq 40); do
-		reap "${BGPIDS[-$i]}" 60
-	done
-	for i in $(seq 40); do
-		[ "$(cat "o.$i")" = "$i" ] && [ "$(cat "count.$i")" = run ] ||
-		    { echo "call $i: $(cat "e.$i")"; bad=$((bad + 1)); }
+		# BGPIDS ends with the 40 calls, the last one's first.
+		reap "${BGPIDS[-$((41 - i))]}" 60
+		[ "$RC" = 0 ] && [ "$(cat "o.$i")" = "$i" ] &&
+		    [ "$(cat "count.$i")" = run ] ||
+		    { echo "call $i: $RC $(cat "e.$i")"; bad=$((bad + 1)); }
 	done
 	echo "$bad of 40 failed"
 	[ "$bad" = 0 ]
 	hosts_answer 1
+}
+
+@test "-v: a replayed backend run says 'replayed' and nothing of a new part" {
+	start_hosts 1
+	hrun 1 -v --linger 30s -k L -c 'echo once >>count; echo hi'
+	[ "$status" -eq 0 ]
+	hrun 1 -v --linger 30s -k L -c 'echo once >>count; echo hi'
+	[ "$status" -eq 0 ]
+	[ "$output" = hi ]
+	grep -q '^sfrun: replayed run [0-9]* (key L), which ended ' <<<"$stderr"
+	[ "$(grep -c '^sfrun: ' <<<"$stderr")" = 1 ]
+	[ "$(cat count)" = once ]
+}
+
+@test "the leader's caller gives up (--timeout): its line says the run goes on for the other hosts" {
+	start_hosts 1 2
+	lead 1 K --timeout 2s -k K -c "$HCMD"
+	follow 2 K -k K -c "$HCMD"
+	reaped "$LEADER" 124
+	grep -q "run [0-9]* (key K) goes on for the other hosts (this host leads it)$" h1.err
+	role_is 1 K leader
+	touch go.h1
+	reap_hosts 21
+	outs_are "$(printf 'start h1\nend h1')" 2
 }
 
 @test "the leader's bridge killed mid-run: its callers never exit 0, the command is ended" {
