@@ -809,7 +809,8 @@ follow_entries(struct bridge *b, const redisReply *r, char *last,
 
 /*
  * The stream is gone from Redis: expired after the run's end (--backend-
- * linger), or long after its leader was lost. Not said on an error.
+ * linger) or long after its leader was lost, or Redis restarted. An error
+ * does not say so: the caller goes on as for a lost leader.
  */
 static int
 follow_gone(struct bridge *b)
@@ -950,10 +951,15 @@ bridge_run(struct bridge *b)
 			bridge_end(b, DONE_LOST, "the run of %s on %s (generation "
 			    "%llu) lost its leader before it ended", b->key,
 			    host, (unsigned long long)b->gen);
-		bridge_say("the run of %s on %s (generation %llu) %s; it runs "
-		    "again (--on-leader-loss rerun)", b->key, host,
-		    (unsigned long long)b->gen, n == -1 ? "left redis before "
-		    "its end was read" : "lost its leader");
+		if (n == -1)
+			bridge_say("the log of %s's run on %s (generation "
+			    "%llu) left redis before this host read its end; "
+			    "it runs again (--on-leader-loss rerun)", b->key,
+			    host, (unsigned long long)b->gen);
+		else
+			bridge_say("the run of %s on %s (generation %llu) lost "
+			    "its leader; it runs again (--on-leader-loss "
+			    "rerun)", b->key, host, (unsigned long long)b->gen);
 		again = 1;
 	}
 }

@@ -462,12 +462,13 @@ host_signal() {
 	return 0
 }
 
-# host_stopped N: host N's server and every process under it are stopped
-# (or dead: a child that exited as its shell stopped stays a zombie).
+# host_stopped N: host N's server is stopped, and every process under it
+# too (or dead: a child that exited as its shell stopped stays a zombie).
 host_stopped() {
 	local pid p
 	pid=$(hpid "$1")
 	[ -n "$pid" ] || return 1
+	[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = T ] || return 1
 	for p in $(tree "$pid"); do
 		case $(ps -o stat= -p "$p" 2>/dev/null | cut -c1) in
 		T | Z) ;;
