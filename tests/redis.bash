@@ -463,7 +463,9 @@ host_signal() {
 }
 
 # host_stopped N: host N's server is stopped, and every process under it
-# too (or dead: a child that exited as its shell stopped stays a zombie).
+# too, or held by one that is: a child that exited as its shell stopped
+# stays a zombie (Z), and a shell that forked with vfork(2) (dash does)
+# waits in D until its child, stopped before its exec, goes on.
 host_stopped() {
 	local pid p
 	pid=$(hpid "$1")
@@ -472,6 +474,8 @@ host_stopped() {
 	for p in $(tree "$pid"); do
 		case $(ps -o stat= -p "$p" 2>/dev/null | cut -c1) in
 		T | Z) ;;
+		D) [[ "$(ps -o stat= --ppid "$p" 2>/dev/null)" == *T* ]] ||
+			return 1 ;;
 		*) return 1 ;;
 		esac
 	done
